@@ -1,0 +1,94 @@
+// rest-client: the consumer side of the REST-over-unix-socket pattern.
+//
+// Requires service `api` (args.json), which pv-xconnect injects at /run/pv/services/api.sock.
+// Every 5 s it sends `GET /info` on a fresh connection and prints the status and the JSON body,
+// which names the identity the provider saw (client and role, "unknown" under pv-xconnect master).
+// One request per connection: the documented header injection applies to a connection's first
+// request. The reply is framed by Content-Length and the client closes the connection itself,
+// because pv-xconnect master never forwards the provider's close.
+//
+// Run:  node dist/rest-client/main.js [--socket PATH] [--interval SECONDS] [--count N]
+//       (PV_ROOT=DIR moves the default path; --count N exits 0 after N good replies)
+// Stop: SIGTERM or Ctrl-C: exits 0.
+import { Client } from "undici";
+import { parseArgs } from "node:util";
+import { log, reason } from "../../shared/log";
+import { devicePath } from "../../shared/paths";
+import { runMain } from "../../shared/run";
+import { sleep, stopSignal } from "../../shared/shutdown";
+
+const SOCKET_PATH = "/run/pv/services/api.sock";
+const INTERVAL_SECONDS = 5;
+const REPLY_TIMEOUT_MS = 3000;
+
+export interface InfoReply {
+  status: number;
+  body: string;
+}
+
+/** One `GET /info` on its own connection, closed afterwards whatever happened. */
+export async function getInfo(path: string, timeoutMs = REPLY_TIMEOUT_MS): Promise<InfoReply> {
+  const client = new Client("http://localhost", {
+    socketPath: path,
+    connectTimeout: timeoutMs,
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+    pipelining: 0,
+  });
+  try {
+    const response = await client.request({ method: "GET", path: "/info" });
+    return { status: response.statusCode, body: await response.body.text() };
+  } finally {
+    await client.destroy();
+  }
+}
+
+function explain(path: string, error: unknown): string {
+  const code = reason(error);
+  const cause = (error as { cause?: unknown }).cause;
+  switch (cause !== undefined ? reason(cause) : code) {
+    case "ENOENT":
+      return `socket ${path} not there yet (ENOENT)`;
+    case "ECONNREFUSED":
+      return `connection to ${path} refused (ECONNREFUSED): provider not ready`;
+    case "UND_ERR_HEADERS_TIMEOUT":
+    case "UND_ERR_BODY_TIMEOUT":
+    case "UND_ERR_CONNECT_TIMEOUT":
+      return `no reply from ${path} within ${REPLY_TIMEOUT_MS} ms`;
+    case "UND_ERR_SOCKET":
+      return `connection to ${path} closed before the reply was complete`;
+    default:
+      return `request to ${path} failed: ${error instanceof Error ? error.message : String(error)}`;
+  }
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: { socket: { type: "string" }, interval: { type: "string" }, count: { type: "string" } },
+  });
+  const path = values.socket ?? devicePath(SOCKET_PATH);
+  const intervalSeconds = Number(values.interval ?? INTERVAL_SECONDS);
+  const count = values.count === undefined ? Infinity : Number(values.count);
+  if (!(intervalSeconds > 0) || !(count > 0)) throw new Error("--interval and --count must be positive numbers");
+  log(`rest-client: GET /info on ${path}, every ${intervalSeconds} s`);
+
+  const stopping = stopSignal();
+  let replies = 0;
+  while (!stopping.aborted && replies < count) {
+    try {
+      const reply = await getInfo(path);
+      if (reply.status === 200) {
+        replies++;
+        log(`GET /info -> 200 ${reply.body}`);
+      } else {
+        log(`GET /info -> ${reply.status} (not 200): ${reply.body}`);
+      }
+    } catch (error) {
+      log(`${explain(path, error)}, retrying in ${intervalSeconds} s`);
+    }
+    if (replies < count) await sleep(intervalSeconds * 1000, stopping);
+  }
+  return 0;
+}
+
+if (require.main === module) runMain(main);

@@ -1,0 +1,89 @@
+// unix-client: the consumer side of the raw unix socket pattern.
+//
+// Requires service `raw` (args.json), which pv-xconnect injects at /run/pv/services/raw.sock.
+// Every 5 s it connects, sends "Hello from client at <ISO time>", reads back exactly that many
+// bytes, prints them and closes. It never waits for EOF: pv-xconnect master does not forward one.
+// A missing socket or a refused connection is expected while the provider starts or restarts:
+// one line, then retry at the next tick.
+//
+// Run:  node dist/unix-client/main.js [--socket PATH] [--interval SECONDS] [--count N]
+//       (PV_ROOT=DIR moves the default path; --count N exits 0 after N good echoes)
+// Stop: SIGTERM or Ctrl-C: exits 0.
+import { connect } from "node:net";
+import { parseArgs } from "node:util";
+import { log, reason } from "../../shared/log";
+import { devicePath } from "../../shared/paths";
+import { runMain } from "../../shared/run";
+import { sleep, stopSignal } from "../../shared/shutdown";
+
+const SOCKET_PATH = "/run/pv/services/raw.sock";
+const INTERVAL_SECONDS = 5;
+const REPLY_TIMEOUT_MS = 3000;
+
+/** Sends `message` and resolves with exactly as many bytes as were sent, or rejects saying why. */
+export function echo(path: string, message: string, timeoutMs = REPLY_TIMEOUT_MS): Promise<Buffer> {
+  const sent = Buffer.from(message);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let received = 0;
+    const socket = connect(path, () => socket.write(sent));
+    const timer = setTimeout(() => finish(new Error(`no echo within ${timeoutMs} ms (got ${received} of ${sent.length} bytes)`)), timeoutMs);
+    socket.on("data", (chunk) => {
+      chunks.push(chunk);
+      received += chunk.length;
+      if (received >= sent.length) finish();
+    });
+    socket.on("error", (error) => finish(error));
+    socket.on("close", () => finish(new Error(`connection closed after ${received} of ${sent.length} bytes`)));
+    // Runs once: the first outcome wins, and the socket is always released here.
+    let finished = false;
+    function finish(error?: Error): void {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      socket.destroy();
+      if (error) reject(error);
+      else resolve(Buffer.concat(chunks).subarray(0, sent.length));
+    }
+  });
+}
+
+function explain(path: string, error: unknown): string {
+  switch (reason(error)) {
+    case "ENOENT":
+      return `socket ${path} not there yet (ENOENT)`;
+    case "ECONNREFUSED":
+      return `connection to ${path} refused (ECONNREFUSED): provider not ready`;
+    default:
+      return error instanceof Error ? error.message : String(error);
+  }
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: { socket: { type: "string" }, interval: { type: "string" }, count: { type: "string" } },
+  });
+  const path = values.socket ?? devicePath(SOCKET_PATH);
+  const intervalSeconds = Number(values.interval ?? INTERVAL_SECONDS);
+  const count = values.count === undefined ? Infinity : Number(values.count);
+  if (!(intervalSeconds > 0) || !(count > 0)) throw new Error("--interval and --count must be positive numbers");
+  log(`unix-client: socket ${path}, every ${intervalSeconds} s`);
+
+  const stopping = stopSignal();
+  let echoed = 0;
+  while (!stopping.aborted && echoed < count) {
+    const message = `Hello from client at ${new Date().toISOString()}`;
+    try {
+      const reply = await echo(path, message);
+      echoed++;
+      const intact = reply.equals(Buffer.from(message)) ? "" : " (MISMATCH: not the bytes sent)";
+      log(`echo OK (${reply.length} bytes): ${reply.toString()}${intact}`);
+    } catch (error) {
+      log(`${explain(path, error)}, retrying in ${intervalSeconds} s`);
+    }
+    if (echoed < count) await sleep(intervalSeconds * 1000, stopping);
+  }
+  return 0;
+}
+
+if (require.main === module) runMain(main);

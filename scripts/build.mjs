@@ -1,0 +1,95 @@
+#!/usr/bin/env node
+// Builds what ships: one esbuild bundle per program (dist/<program>/main.js, CommonJS, Node 20,
+// with a `#!/usr/bin/env node` banner so the bundle itself is the container's entrypoint) and the
+// mesh demo (dist/mesh/demo.js). Native addons under native/<lib>/ are compiled by node-gyp when
+// their sources changed, and each .node is copied beside every bundle that imports that addon:
+// the loaders look for it next to the bundle (`__dirname`), on the host and in the image alike.
+//
+// Usage: node scripts/build.mjs [program ...]   (default: everything)
+import { build } from "esbuild";
+import { execFileSync } from "node:child_process";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const DIST = join(ROOT, "dist");
+
+/** Programs are container folders that have their own main.ts (variants reuse another's bundle). */
+function programs() {
+  return readdirSync(join(ROOT, "containers"))
+    .filter((name) => existsSync(join(ROOT, "containers", name, "main.ts")))
+    .sort();
+}
+
+function newestMtime(dir) {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (entry.name === "build" || entry.name === "node_modules") continue;
+    const path = join(dir, entry.name);
+    newest = Math.max(newest, entry.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+/** Compile native/<lib> with node-gyp unless its .node is newer than every source file. */
+function buildNative(lib) {
+  const dir = join(ROOT, "native", lib);
+  const release = join(dir, "build", "Release");
+  const built = existsSync(release) ? readdirSync(release).filter((f) => f.endsWith(".node")) : [];
+  const upToDate = built.length > 0 && built.every((f) => statSync(join(release, f)).mtimeMs > newestMtime(dir));
+  if (!upToDate) {
+    console.log(`native: node-gyp rebuild in native/${lib}`);
+    execFileSync(process.execPath, [join(ROOT, "node_modules", "node-gyp", "bin", "node-gyp.js"), "rebuild"], {
+      cwd: dir,
+      stdio: ["ignore", "inherit", "inherit"],
+    });
+  }
+  return readdirSync(release).filter((f) => f.endsWith(".node")).map((f) => join(release, f));
+}
+
+async function bundle(entry, outfile) {
+  const result = await build({
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    platform: "node",
+    target: "node20",
+    format: "cjs",
+    sourcemap: true,
+    metafile: true,
+    legalComments: "none",
+    banner: { js: "#!/usr/bin/env node" },
+    // dbus-next's optional abstract-socket helper is a native module we never use.
+    external: ["usocket", "*.node"],
+    logLevel: "warning",
+  });
+  chmodSync(outfile, 0o755);
+  return Object.keys(result.metafile.inputs);
+}
+
+const wanted = process.argv.slice(2);
+const selected = wanted.length > 0 ? wanted : programs();
+const nativeLibs = existsSync(join(ROOT, "native"))
+  ? readdirSync(join(ROOT, "native")).filter((lib) => existsSync(join(ROOT, "native", lib, "binding.gyp")))
+  : [];
+const nativeBuilt = new Map();
+
+for (const program of selected) {
+  const entry = join(ROOT, "containers", program, "main.ts");
+  if (!existsSync(entry)) throw new Error(`no program ${program}: ${relative(ROOT, entry)} does not exist`);
+  const outDir = join(DIST, program);
+  mkdirSync(outDir, { recursive: true });
+  const inputs = await bundle(entry, join(outDir, "main.js"));
+  for (const lib of nativeLibs) {
+    if (!inputs.some((input) => input.startsWith(`native/${lib}/`))) continue;
+    if (!nativeBuilt.has(lib)) nativeBuilt.set(lib, buildNative(lib));
+    for (const file of nativeBuilt.get(lib)) copyFileSync(file, join(outDir, file.split("/").pop()));
+  }
+  console.log(`built dist/${program}/main.js`);
+}
+
+if (wanted.length === 0) {
+  mkdirSync(join(DIST, "mesh"), { recursive: true });
+  await bundle(join(ROOT, "mesh", "demo.ts"), join(DIST, "mesh", "demo.js"));
+  console.log("built dist/mesh/demo.js");
+}

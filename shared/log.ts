@@ -1,0 +1,26 @@
+// Timestamped log lines: what every example prints goes through here, so the console log of a
+// container on a device (and the demo's interleaved output) reads as one timeline.
+
+function stamp(): string {
+  return new Date().toISOString();
+}
+
+/** An ordinary line on stdout. */
+export function log(message: string): void {
+  process.stdout.write(`${stamp()} ${message}\n`);
+}
+
+/** A failure line on stderr. Pass the error to keep its stack for unexpected failures. */
+export function logError(message: string, error?: unknown): void {
+  const stack = error instanceof Error && error.stack ? `\n${error.stack}` : "";
+  process.stderr.write(`${stamp()} ${message}${stack}\n`);
+}
+
+/** The short reason of a system error: its code when it has one (`ENOENT`), else its message. */
+export function reason(error: unknown): string {
+  if (error instanceof Error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return code ?? error.message;
+  }
+  return String(error);
+}

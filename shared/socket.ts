@@ -1,0 +1,37 @@
+// Socket-file hygiene for servers: a server killed with SIGKILL leaves its socket file behind, and
+// binding over it fails with EADDRINUSE. Only a *socket* is removed: a regular file or directory at
+// that path is somebody's data and stops the program instead.
+import { lstatSync, mkdirSync, rmSync, type Stats } from "node:fs";
+import { dirname } from "node:path";
+
+/** Creates the parent directory and removes a stale socket at `path`. Throws on anything else there. */
+export function prepareSocketPath(path: string): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+  const stat = lstatOrNull(path);
+  if (stat === null) return;
+  if (!stat.isSocket()) {
+    throw new Error(`refusing to replace ${path}: it is a ${describe(stat)}, not a socket`);
+  }
+  rmSync(path);
+}
+
+/** Removes the socket at `path` if one is there (used on shutdown). */
+export function removeSocket(path: string): void {
+  if (lstatOrNull(path)?.isSocket()) rmSync(path, { force: true });
+}
+
+function lstatOrNull(path: string): Stats | null {
+  try {
+    return lstatSync(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw new Error(`cannot inspect ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+  }
+}
+
+function describe(stat: Stats): string {
+  if (stat.isDirectory()) return "directory";
+  if (stat.isFile()) return "regular file";
+  if (stat.isSymbolicLink()) return "symbolic link";
+  return "special file";
+}
