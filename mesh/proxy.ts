@@ -1,0 +1,100 @@
+// The socket plumbing that most service types share: a listening socket injected at the
+// consumer's target, and a splice between each consumer connection and a fresh connection to the
+// provider. The two profiles differ only in how a connection ends (see ../shared/xconnect.md):
+//   documented: a half-close is forwarded both ways, like a plain proxy.
+//   master:     as pv-xconnect master measured: a consumer's half-close is not forwarded, and when
+//               the provider closes, the consumer sees EOF only once it has been idle for
+//               `lingerMs` (60 s on a device). No ancillary data either way (node:net carries none).
+import { chmodSync, mkdirSync, rmSync } from "node:fs";
+import { connect, createServer, type Socket } from "node:net";
+import { dirname } from "node:path";
+import type { Injection, Link, MeshOptions } from "./types/link";
+
+/**
+ * Binds a listening socket at `path` the way pv-xconnect injects one: parent directories 0755,
+ * whatever was at the path removed, the socket made 0666 so any user in the consumer can connect.
+ */
+export async function listenAt(path: string, onConnection: (consumer: Socket) => void): Promise<Injection> {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+  rmSync(path, { force: true, recursive: true });
+  const open = new Set<Socket>();
+  const server = createServer({ allowHalfOpen: true }, (consumer) => {
+    open.add(consumer);
+    consumer.on("close", () => open.delete(consumer));
+    onConnection(consumer);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(path, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  chmodSync(path, 0o666);
+  return {
+    async close() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const consumer of open) consumer.destroy();
+      await closed;
+      rmSync(path, { force: true });
+    },
+  };
+}
+
+/** Connects to the provider's socket; errors are reported on the returned socket. */
+export function connectProvider(path: string): Socket {
+  return connect({ path, allowHalfOpen: true });
+}
+
+/** Copies bytes both ways between a consumer and a provider connection until both are gone. */
+export function splice(consumer: Socket, provider: Socket, options: MeshOptions): void {
+  const destroyBoth = (): void => {
+    consumer.destroy();
+    provider.destroy();
+  };
+  let connected = false;
+  provider.once("connect", () => (connected = true));
+  consumer.on("error", destroyBoth);
+  consumer.on("close", () => provider.destroy());
+  // A provider that cannot be reached closes the consumer at once under both profiles; one that
+  // fails later (a reset when it is killed) ends like a close, so master's linger applies.
+  provider.on("error", () => {
+    if (!connected || options.profile === "documented") destroyBoth();
+  });
+
+  if (options.profile === "documented") {
+    consumer.pipe(provider);
+    provider.pipe(consumer);
+    provider.on("close", () => consumer.end());
+    return;
+  }
+
+  // master: bytes flow, ends do not. The consumer learns that the provider is gone only after
+  // it has been quiet for lingerMs.
+  consumer.pipe(provider, { end: false });
+  provider.pipe(consumer, { end: false });
+  let linger: NodeJS.Timeout | undefined;
+  const armLinger = (): void => {
+    clearTimeout(linger);
+    linger = setTimeout(() => consumer.destroy(), options.lingerMs);
+  };
+  provider.on("close", () => {
+    armLinger();
+    consumer.on("data", armLinger);
+  });
+  consumer.on("close", () => clearTimeout(linger));
+}
+
+/**
+ * The whole injection for a byte-proxy type (unix; rest and wayland under master): a listening
+ * socket at the consumer's target, each connection spliced to a new provider connection.
+ */
+export function spliceProxy(link: Link, options: MeshOptions): Promise<Injection> {
+  return listenAt(link.targetPath, (consumer) => {
+    const provider = connectProvider(link.socketPath);
+    provider.once("error", (error: NodeJS.ErrnoException) =>
+      options.log(`${link.consumer} -> ${link.provider} (${link.name}): cannot reach ${link.socket}: ${error.code ?? error.message}`),
+    );
+    splice(consumer, provider, options);
+  });
+}

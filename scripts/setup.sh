@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what the demo, the tests and the benchmarks need, and nothing when it is already there:
+#   - Debian packages (apt-get, when run as root; otherwise one line naming what to install),
+#   - the npm dependencies (npm ci, when package-lock.json changed since the last install).
+# Used by `npm start`, `npm test` and `npm run bench`; safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# One line per need, so a reader sees why each package is here.
+APT_PACKAGES=(
+  dbus               # dbus-daemon for the D-Bus example
+  python3-dbus       # the D-Bus benchmark baseline (pydbus-style service)
+  socat              # the unix echo benchmark baseline (upstream's example is socat)
+  curl               # README's "try it" commands
+)
+
+missing=()
+for package in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "setup: installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "setup: missing Debian packages; run: sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+stamp=node_modules/.pv-examples-lock.sha256
+if ! sha256sum --status -c "$stamp" 2>/dev/null; then
+  echo "setup: npm ci"
+  npm ci --no-audit --no-fund
+  sha256sum package-lock.json > "$stamp"
+fi
