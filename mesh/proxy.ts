@@ -78,10 +78,14 @@ export function splice(consumer: Socket, provider: Socket, options: MeshOptions)
     clearTimeout(linger);
     linger = setTimeout(() => consumer.destroy(), options.lingerMs);
   };
-  provider.on("close", () => {
+  // The provider is done when it sends EOF (it may keep its half open) or its socket closes.
+  const providerDone = (): void => {
+    if (linger !== undefined) return;
     armLinger();
     consumer.on("data", armLinger);
-  });
+  };
+  provider.on("end", providerDone);
+  provider.on("close", providerDone);
   consumer.on("close", () => clearTimeout(linger));
 }
 

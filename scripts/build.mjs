@@ -5,10 +5,12 @@
 // their sources changed, and each .node is copied beside every bundle that imports that addon:
 // the loaders look for it next to the bundle (`__dirname`), on the host and in the image alike.
 //
-// Usage: node scripts/build.mjs [program ...]   (default: everything)
+// Usage: node scripts/build.mjs [--keep-going] [program ...]   (default: everything)
+//   --keep-going: a program that fails to build loses its old bundle (so nothing tests a stale one)
+//   and the others are still built; the exit status is 1 if any failed.
 import { build } from "esbuild";
 import { execFileSync } from "node:child_process";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -67,14 +69,16 @@ async function bundle(entry, outfile) {
   return Object.keys(result.metafile.inputs);
 }
 
-const wanted = process.argv.slice(2);
+const keepGoing = process.argv.includes("--keep-going");
+const wanted = process.argv.slice(2).filter((arg) => arg !== "--keep-going");
 const selected = wanted.length > 0 ? wanted : programs();
 const nativeLibs = existsSync(join(ROOT, "native"))
   ? readdirSync(join(ROOT, "native")).filter((lib) => existsSync(join(ROOT, "native", lib, "binding.gyp")))
   : [];
 const nativeBuilt = new Map();
+const failed = [];
 
-for (const program of selected) {
+async function buildProgram(program) {
   const entry = join(ROOT, "containers", program, "main.ts");
   if (!existsSync(entry)) throw new Error(`no program ${program}: ${relative(ROOT, entry)} does not exist`);
   const outDir = join(DIST, program);
@@ -88,8 +92,23 @@ for (const program of selected) {
   console.log(`built dist/${program}/main.js`);
 }
 
+for (const program of selected) {
+  try {
+    await buildProgram(program);
+  } catch (error) {
+    if (!keepGoing) throw error;
+    rmSync(join(DIST, program), { recursive: true, force: true });
+    console.error(`FAILED to build ${program}: ${error.message}`);
+    failed.push(program);
+  }
+}
+
 if (wanted.length === 0) {
   mkdirSync(join(DIST, "mesh"), { recursive: true });
   await bundle(join(ROOT, "mesh", "demo.ts"), join(DIST, "mesh", "demo.js"));
   console.log("built dist/mesh/demo.js");
+}
+if (failed.length > 0) {
+  console.error(`build: ${failed.length} program(s) failed: ${failed.join(", ")}`);
+  process.exit(1);
 }

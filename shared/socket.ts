@@ -3,6 +3,7 @@
 // that path is somebody's data and stops the program instead.
 import { lstatSync, mkdirSync, rmSync, type Stats } from "node:fs";
 import { dirname } from "node:path";
+import { FatalError } from "./run";
 
 /** Creates the parent directory and removes a stale socket at `path`. Throws on anything else there. */
 export function prepareSocketPath(path: string): void {
@@ -10,7 +11,7 @@ export function prepareSocketPath(path: string): void {
   const stat = lstatOrNull(path);
   if (stat === null) return;
   if (!stat.isSocket()) {
-    throw new Error(`refusing to replace ${path}: it is a ${describe(stat)}, not a socket`);
+    throw new FatalError(`refusing to replace ${path}: it is a ${describe(stat)}, not a socket`);
   }
   rmSync(path);
 }
@@ -25,7 +26,7 @@ function lstatOrNull(path: string): Stats | null {
     return lstatSync(path);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw new Error(`cannot inspect ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+    throw new FatalError(`cannot inspect ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
   }
 }
 

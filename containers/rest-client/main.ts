@@ -14,7 +14,7 @@ import { Client } from "undici";
 import { parseArgs } from "node:util";
 import { log, reason } from "../../shared/log";
 import { devicePath } from "../../shared/paths";
-import { runMain } from "../../shared/run";
+import { FatalError, runMain } from "../../shared/run";
 import { sleep, stopSignal } from "../../shared/shutdown";
 
 const SOCKET_PATH = "/run/pv/services/api.sock";
@@ -69,7 +69,7 @@ async function main(): Promise<number> {
   const path = values.socket ?? devicePath(SOCKET_PATH);
   const intervalSeconds = Number(values.interval ?? INTERVAL_SECONDS);
   const count = values.count === undefined ? Infinity : Number(values.count);
-  if (!(intervalSeconds > 0) || !(count > 0)) throw new Error("--interval and --count must be positive numbers");
+  if (!(intervalSeconds > 0) || !(count > 0)) throw new FatalError("--interval and --count must be positive numbers");
   log(`rest-client: GET /info on ${path}, every ${intervalSeconds} s`);
 
   const stopping = stopSignal();

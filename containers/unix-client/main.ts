@@ -13,7 +13,7 @@ import { connect } from "node:net";
 import { parseArgs } from "node:util";
 import { log, reason } from "../../shared/log";
 import { devicePath } from "../../shared/paths";
-import { runMain } from "../../shared/run";
+import { FatalError, runMain } from "../../shared/run";
 import { sleep, stopSignal } from "../../shared/shutdown";
 
 const SOCKET_PATH = "/run/pv/services/raw.sock";
@@ -54,6 +54,9 @@ function explain(path: string, error: unknown): string {
       return `socket ${path} not there yet (ENOENT)`;
     case "ECONNREFUSED":
       return `connection to ${path} refused (ECONNREFUSED): provider not ready`;
+    case "EPIPE":
+    case "ECONNRESET":
+      return `connection to ${path} closed by the other side (${reason(error)}): provider not reachable`;
     default:
       return error instanceof Error ? error.message : String(error);
   }
@@ -66,7 +69,7 @@ async function main(): Promise<number> {
   const path = values.socket ?? devicePath(SOCKET_PATH);
   const intervalSeconds = Number(values.interval ?? INTERVAL_SECONDS);
   const count = values.count === undefined ? Infinity : Number(values.count);
-  if (!(intervalSeconds > 0) || !(count > 0)) throw new Error("--interval and --count must be positive numbers");
+  if (!(intervalSeconds > 0) || !(count > 0)) throw new FatalError("--interval and --count must be positive numbers");
   log(`unix-client: socket ${path}, every ${intervalSeconds} s`);
 
   const stopping = stopSignal();

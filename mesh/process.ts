@@ -1,0 +1,130 @@
+// A program bundle run as a child process, with its output kept line by line: what the mesh uses
+// for each "container", and what the tests use to run a bundle on its own.
+import { spawn, type ChildProcess } from "node:child_process";
+
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface ProgramOptions {
+  /** Label for output lines and errors (the container name). */
+  name: string;
+  /** The bundle to run with this Node (dist/<program>/main.js). */
+  bundle: string;
+  args?: string[];
+  env?: Record<string, string>;
+  cwd?: string;
+  /** Called for every line the program prints. */
+  onLine?: (line: string, stream: "stdout" | "stderr") => void;
+}
+
+export class ChildProgram {
+  private child: ChildProcess | null = null;
+  private lines: string[] = [];
+  private waiters = new Set<() => void>();
+  private exitPromise: Promise<Exit> | null = null;
+
+  constructor(readonly options: ProgramOptions) {}
+
+  /** The running process id, or -1 when it is not running. */
+  get pid(): number {
+    return this.child !== null && this.child.exitCode === null && this.child.signalCode === null ? (this.child.pid ?? -1) : -1;
+  }
+
+  get running(): boolean {
+    return this.pid > 0;
+  }
+
+  /** Everything printed so far (stdout and stderr interleaved as received), one line each. */
+  output(): string {
+    return this.lines.join("\n");
+  }
+
+  start(): void {
+    if (this.running) throw new Error(`${this.options.name} is already running`);
+    const child = spawn(process.execPath, [this.options.bundle, ...(this.options.args ?? [])], {
+      cwd: this.options.cwd,
+      env: { ...process.env, ...this.options.env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    this.child = child;
+    this.exitPromise = new Promise((resolve) => {
+      child.on("close", (code, signal) => {
+        this.notify();
+        resolve({ code, signal });
+      });
+    });
+    child.on("error", (error) => this.record(`(cannot start ${this.options.bundle}: ${error.message})`, "stderr"));
+    for (const stream of ["stdout", "stderr"] as const) {
+      let partial = "";
+      child[stream]!.setEncoding("utf8").on("data", (chunk: string) => {
+        const parts = (partial + chunk).split("\n");
+        partial = parts.pop()!;
+        for (const line of parts) this.record(line, stream);
+      });
+      child[stream]!.on("end", () => {
+        if (partial) this.record(partial, stream);
+        partial = "";
+      });
+    }
+  }
+
+  /** Resolves when the current run ends. */
+  exited(): Promise<Exit> {
+    if (this.exitPromise === null) throw new Error(`${this.options.name} was never started`);
+    return this.exitPromise;
+  }
+
+  /** Sends `signal`; after `timeoutMs` without an exit, SIGKILL. Resolves with how it ended. */
+  async stop(signal: NodeJS.Signals = "SIGTERM", timeoutMs = 5000): Promise<Exit> {
+    if (this.child === null || this.exitPromise === null) throw new Error(`${this.options.name} was never started`);
+    if (this.running) this.child.kill(signal);
+    const timer = setTimeout(() => this.child?.kill("SIGKILL"), timeoutMs);
+    try {
+      return await this.exitPromise;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Resolves with the first line (from `fromLine` on) matching `pattern`; rejects after `timeoutMs` saying what was seen. */
+  async waitForOutput(pattern: RegExp, timeoutMs = 10_000, fromLine = 0): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.lines.slice(fromLine).find((line) => pattern.test(line));
+      if (found !== undefined) return found;
+      const left = deadline - Date.now();
+      const exited = this.child !== null && !this.running && this.child.stdout?.readableEnded && this.child.stderr?.readableEnded;
+      if (left <= 0 || exited) {
+        const why = left <= 0 ? `within ${timeoutMs} ms` : "before it exited";
+        throw new Error(`${this.options.name}: no line matching ${pattern} ${why}; output:\n${this.output()}`);
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, Math.min(left, 1000));
+        function done(): void {
+          clearTimeout(timer);
+          resolve();
+        }
+        this.waiters.add(done);
+      });
+    }
+  }
+
+  /** The number of lines so far, to wait only for lines printed after this point. */
+  mark(): number {
+    return this.lines.length;
+  }
+
+  private record(line: string, stream: "stdout" | "stderr"): void {
+    this.lines.push(line);
+    this.options.onLine?.(line, stream);
+    this.notify();
+  }
+
+  private notify(): void {
+    const waiters = [...this.waiters];
+    this.waiters.clear();
+    for (const wake of waiters) wake();
+  }
+}

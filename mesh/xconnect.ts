@@ -1,0 +1,356 @@
+// The local mesh: a stand-in for Pantavisor's pv-xconnect that runs the example containers on one
+// machine, without root, so that tests and the demo see what a device would show.
+//
+// Given container folders (containers/<name>/ with services.json and/or args.json), it
+//   1. builds the graph exactly as pv-xconnect does (../shared/xconnect.md, "The graph"), failing
+//      when a consumer requires a service nobody exports (a device rolls such a revision back);
+//   2. serves it as `GET /xconnect-graph` on a pv-ctrl-like unix socket, answered in one write;
+//   3. runs each container's bundle as a child process whose "/" is a folder of its own
+//      (PV_ROOT=<workDir>/<name>/root, pre-filled with containers/<name>/rootfs/ when present);
+//   4. injects each link at the consumer's target with the injector of the service's type, and
+//      rebuilds it when the consumer or provider restarts (a new pid), as pv-xconnect does.
+import { cpSync, chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer, type Server, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { loadArgs, loadServices, type ServiceExport, type ServiceRequirement, type ServiceType } from "../shared/manifest";
+import { ChildProgram, type Exit } from "./process";
+import type { Injection, Injector, Link, MeshOptions, Profile } from "./types/link";
+import { injectRest } from "./types/rest";
+import { injectUnix } from "./types/unix";
+
+/** One place per service type: how the mesh makes a provider's socket appear in a consumer. */
+const INJECTORS: Record<ServiceType, Injector | undefined> = {
+  unix: injectUnix,
+  rest: injectRest,
+  dbus: undefined,
+  drm: undefined,
+  wayland: undefined,
+};
+
+/** One row of `GET /xconnect-graph`; the key order is pv-xconnect's. */
+export interface GraphEntry {
+  consumer: string;
+  consumer_pid: number;
+  provider: string;
+  provider_pid: number;
+  name: string;
+  type: ServiceType;
+  role: string;
+  interface: string;
+  target: string | null;
+  socket: string;
+}
+
+export interface ContainerSpec {
+  /** The folder under containers/. */
+  name: string;
+  /** Extra command-line arguments for its program (e.g. a shorter --interval). */
+  args?: string[];
+  env?: Record<string, string>;
+}
+
+export interface MeshConfig {
+  containers: ContainerSpec[];
+  profile: Profile;
+  /** master profile: idle time before a consumer sees the provider's close (device: 60 s). */
+  lingerMs?: number;
+  /** Where the repo is (containers/ and dist/); found from this file or the working directory by default. */
+  repoRoot?: string;
+  /** Called for each line a container prints, and for the mesh's own lines (container "mesh"). */
+  onLine?: (container: string, line: string) => void;
+  /** Keep the work directory after close() (for looking around after a demo). */
+  keepWorkDir?: boolean;
+}
+
+interface Container {
+  name: string;
+  program: string;
+  root: string;
+  exports: ServiceExport[];
+  required: ServiceRequirement[];
+  optional: ServiceRequirement[];
+  process: ChildProgram;
+}
+
+/** The repo root: the nearest folder up from here (or the working directory) that has containers/. */
+export function findRepoRoot(): string {
+  const starts = [typeof __dirname === "string" ? __dirname : process.cwd(), process.cwd()];
+  for (const start of starts) {
+    for (let dir = resolve(start); ; dir = resolve(dir, "..")) {
+      if (existsSync(join(dir, "containers")) && existsSync(join(dir, "package.json"))) return dir;
+      if (dir === "/") break;
+    }
+  }
+  throw new Error("cannot find the pv-examples repo (a folder with containers/ and package.json)");
+}
+
+/** Which program a container folder runs: its own main.ts, or container.json's "program". */
+function programOf(containerDir: string, name: string): string {
+  const manifest = join(containerDir, "container.json");
+  if (!existsSync(manifest)) return name;
+  const program = (JSON.parse(readFileSync(manifest, "utf8")) as { program?: unknown }).program;
+  if (typeof program !== "string" || program === "") throw new Error(`${manifest}: program: must be a non-empty string`);
+  return program;
+}
+
+export class Mesh {
+  readonly ctrlSocket: string;
+  private readonly containers = new Map<string, Container>();
+  private readonly links = new Map<string, { injection: Injection; pids: string }>();
+  private ctrlServer: Server | null = null;
+  private reconciling: Promise<void> = Promise.resolve();
+  private readonly options: MeshOptions;
+
+  constructor(
+    readonly workDir: string,
+    private readonly config: MeshConfig,
+    repoRoot: string,
+  ) {
+    this.ctrlSocket = join(workDir, "pv-ctrl");
+    this.options = {
+      profile: config.profile,
+      lingerMs: config.lingerMs ?? 60_000,
+      log: (line) => config.onLine?.("mesh", line),
+    };
+    for (const spec of config.containers) {
+      const dir = join(repoRoot, "containers", spec.name);
+      if (!existsSync(dir)) throw new Error(`no container ${spec.name}: ${dir} does not exist`);
+      const program = programOf(dir, spec.name);
+      const bundle = join(repoRoot, "dist", program, "main.js");
+      if (!existsSync(bundle)) throw new Error(`${spec.name}: ${bundle} is missing: run \`npm run build\` first`);
+      const args = existsSync(join(dir, "args.json")) ? loadArgs(join(dir, "args.json")) : { required: [], optional: [] };
+      const root = join(workDir, spec.name, "root");
+      const container: Container = {
+        name: spec.name,
+        program,
+        root,
+        exports: existsSync(join(dir, "services.json")) ? loadServices(join(dir, "services.json")) : [],
+        required: args.required,
+        optional: args.optional,
+        process: new ChildProgram({
+          name: spec.name,
+          bundle,
+          args: spec.args,
+          env: { PV_ROOT: root, ...spec.env },
+          onLine: (line) => config.onLine?.(spec.name, line),
+        }),
+      };
+      this.containers.set(spec.name, container);
+    }
+    this.checkRequirements();
+  }
+
+  /** A required service that no container exports fails the whole revision on a device: here, start-up. */
+  private checkRequirements(): void {
+    for (const consumer of this.containers.values()) {
+      for (const requirement of consumer.required) {
+        const exported = [...this.containers.values()].some((c) => c.exports.some((e) => e.name === requirement.name));
+        if (!exported) throw new Error(`${consumer.name}: requires service "${requirement.name}", which no container exports`);
+      }
+    }
+  }
+
+  /** The graph, as `GET /xconnect-graph` returns it: one entry per (requirement x matching export). */
+  graph(): GraphEntry[] {
+    const entries: GraphEntry[] = [];
+    for (const consumer of this.containers.values()) {
+      for (const requirement of [...consumer.required, ...consumer.optional]) {
+        for (const provider of this.containers.values()) {
+          for (const service of provider.exports.filter((e) => e.name === requirement.name)) {
+            entries.push({
+              consumer: consumer.name,
+              consumer_pid: consumer.process.pid,
+              provider: provider.name,
+              provider_pid: provider.process.pid,
+              name: service.name,
+              type: service.type,
+              role: requirement.role ?? "any",
+              interface: requirement.interface ?? service.type,
+              target: requirement.target ?? null,
+              socket: service.socket,
+            });
+          }
+        }
+      }
+    }
+    return entries;
+  }
+
+  rootOf(name: string): string {
+    return this.container(name).root;
+  }
+
+  pid(name: string): number {
+    return this.container(name).process.pid;
+  }
+
+  output(name: string): string {
+    return this.container(name).process.output();
+  }
+
+  /** The number of lines `name` printed so far: pass it to waitForOutput to see only newer ones. */
+  mark(name: string): number {
+    return this.container(name).process.mark();
+  }
+
+  waitForOutput(name: string, pattern: RegExp, timeoutMs = 10_000, fromLine = 0): Promise<string> {
+    return this.container(name).process.waitForOutput(pattern, timeoutMs, fromLine);
+  }
+
+  exited(name: string): Promise<Exit> {
+    return this.container(name).process.exited();
+  }
+
+  async start(name: string): Promise<void> {
+    this.container(name).process.start();
+    await this.reconcile();
+  }
+
+  /** Stops a container (SIGTERM by default; SIGKILL after 5 s). Its links stay, as on master. */
+  async stop(name: string, signal: NodeJS.Signals = "SIGTERM"): Promise<Exit> {
+    return this.container(name).process.stop(signal);
+  }
+
+  async restart(name: string, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+    await this.stop(name, signal);
+    await this.start(name);
+  }
+
+  /** Starts the pv-ctrl socket and every container, then injects the links. */
+  async startAll(): Promise<void> {
+    this.ctrlServer = await serveGraph(this.ctrlSocket, () => this.graph(), this.options.log);
+    for (const container of this.containers.values()) {
+      rmSync(container.root, { recursive: true, force: true });
+      mkdirSync(container.root, { recursive: true, mode: 0o755 });
+      const rootfs = join(this.config.repoRoot ?? findRepoRoot(), "containers", container.name, "rootfs");
+      if (existsSync(rootfs)) cpSync(rootfs, container.root, { recursive: true });
+      container.process.start();
+    }
+    await this.reconcile();
+  }
+
+  /**
+   * Creates each link whose consumer and provider both run, and rebuilds one whose pids changed
+   * (a restarted container gets a new mount namespace on a device, so its injected socket is gone).
+   * Links are never removed while the mesh runs: pv-xconnect master does not remove them either.
+   */
+  reconcile(): Promise<void> {
+    this.reconciling = this.reconciling.then(async () => {
+      for (const entry of this.graph()) {
+        if (entry.target === null || entry.consumer_pid <= 0 || entry.provider_pid <= 0) continue;
+        const key = `${entry.consumer}|${entry.name}|${entry.target}`;
+        const pids = `${entry.consumer_pid}|${entry.provider_pid}`;
+        const existing = this.links.get(key);
+        if (existing?.pids === pids) continue;
+        const injector = INJECTORS[entry.type];
+        if (injector === undefined) {
+          this.options.log(`${entry.consumer}: service ${entry.name} has type ${entry.type}, which this mesh does not inject yet`);
+          continue;
+        }
+        if (existing) await existing.injection.close();
+        this.links.delete(key);
+        try {
+          const injection = await injector(this.link(entry), this.options);
+          this.links.set(key, { injection, pids });
+          this.options.log(`linked ${entry.consumer}:${entry.target} -> ${entry.provider}:${entry.socket} (${entry.name}, ${entry.type}, role ${entry.role})`);
+        } catch (error) {
+          this.options.log(`cannot link ${entry.consumer}:${entry.target} -> ${entry.provider}:${entry.socket}: ${(error as Error).message}`);
+        }
+      }
+    });
+    return this.reconciling;
+  }
+
+  private link(entry: GraphEntry): Link {
+    const consumer = this.container(entry.consumer);
+    const provider = this.container(entry.provider);
+    return {
+      consumer: entry.consumer,
+      provider: entry.provider,
+      name: entry.name,
+      type: entry.type,
+      role: entry.role,
+      interface: entry.interface,
+      target: entry.target!,
+      socket: entry.socket,
+      targetPath: join(consumer.root, entry.target!),
+      socketPath: join(provider.root, entry.socket),
+      providerRoot: provider.root,
+    };
+  }
+
+  private container(name: string): Container {
+    const container = this.containers.get(name);
+    if (container === undefined) throw new Error(`no container ${name} in this mesh`);
+    return container;
+  }
+
+  /** Stops every container (SIGTERM, then SIGKILL after 5 s), removes the links and the pv-ctrl socket. */
+  async close(): Promise<void> {
+    await this.reconciling;
+    await Promise.all([...this.containers.values()].filter((c) => c.process.running).map((c) => c.process.stop()));
+    for (const { injection } of this.links.values()) await injection.close();
+    this.links.clear();
+    await new Promise<void>((resolve) => (this.ctrlServer ? this.ctrlServer.close(() => resolve()) : resolve()));
+    if (!this.config.keepWorkDir) rmSync(this.workDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Serves `GET /xconnect-graph` over HTTP/1.0 on a unix socket. pv-xconnect master reads the answer
+ * with one read of at most 4096 bytes, so the whole answer goes out in one write.
+ */
+async function serveGraph(path: string, graph: () => GraphEntry[], log: (line: string) => void): Promise<Server> {
+  const server = createServer((socket: Socket) => {
+    let request = "";
+    socket.setEncoding("latin1");
+    socket.on("error", () => socket.destroy());
+    socket.on("data", (chunk: string) => {
+      request += chunk;
+      if (request.length > 8192) return socket.destroy();
+      if (!request.includes("\r\n\r\n") && !request.includes("\n\n")) return;
+      const [method, target] = request.split(/\s+/, 2);
+      let status = "200 OK";
+      let body: string;
+      if (method === "GET" && target === "/xconnect-graph") {
+        body = JSON.stringify(graph());
+        if (body.length > 4000) log(`warning: the graph is ${body.length} bytes; pv-xconnect master reads only 4096`);
+      } else {
+        status = "404 Not Found";
+        body = JSON.stringify({ error: `no such endpoint: ${method} ${target}` });
+      }
+      const head = `HTTP/1.0 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`;
+      socket.end(head + body);
+    });
+  });
+  rmSync(path, { force: true });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(path, () => resolve());
+  });
+  chmodSync(path, 0o666);
+  return server;
+}
+
+/** Builds the mesh for `config.containers`, starts everything, and resolves once the links are in place. */
+export async function startMesh(config: MeshConfig): Promise<Mesh> {
+  const repoRoot = config.repoRoot ?? findRepoRoot();
+  const workDir = mkdtempSync(join(tmpdir(), "pv-mesh-"));
+  // Other uids (a D-Bus role's user) must be able to walk to the sockets inside.
+  chmodSync(workDir, 0o755);
+  let mesh: Mesh;
+  try {
+    mesh = new Mesh(workDir, { ...config, repoRoot }, repoRoot);
+  } catch (error) {
+    rmSync(workDir, { recursive: true, force: true });
+    throw error;
+  }
+  try {
+    await mesh.startAll();
+  } catch (error) {
+    await mesh.close();
+    throw error;
+  }
+  return mesh;
+}

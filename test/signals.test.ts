@@ -1,0 +1,71 @@
+// SIGTERM to each unix/REST program: exit 0 within a second, its socket removed.
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { run, stopAll, tempDir } from "./support/bundles";
+
+const dirs: { remove(): void }[] = [];
+afterEach(async () => {
+  await stopAll();
+  for (const dir of dirs.splice(0)) dir.remove();
+});
+
+function root(): string {
+  const dir = tempDir();
+  dirs.push(dir);
+  return dir.path;
+}
+
+describe.each([
+  { program: "unix-server", socket: "run/example/raw.sock", ready: /echoing on/ },
+  { program: "rest-server", socket: "run/example/api.sock", ready: /serving GET \/info/ },
+])("$program", ({ program, socket, ready }) => {
+  it("prints its effective socket, then on SIGTERM exits 0 within 1 s and removes it", async () => {
+    const dir = root();
+    const server = run(program, { env: { PV_ROOT: dir } });
+    expect(await server.waitForOutput(ready)).toContain(join(dir, socket));
+    expect(existsSync(join(dir, socket))).toBe(true);
+    const exit = await server.stop("SIGTERM", 1000); // SIGKILL after 1 s would show as signal SIGKILL
+    expect(exit).toEqual({ code: 0, signal: null });
+    expect(existsSync(join(dir, socket))).toBe(false);
+  });
+
+  it("replaces the stale socket left by a killed instance", async () => {
+    const dir = root();
+    const killed = run(program, { env: { PV_ROOT: dir } });
+    await killed.waitForOutput(ready);
+    await killed.stop("SIGKILL");
+    expect(existsSync(join(dir, socket))).toBe(true);
+    const server = run(program, { env: { PV_ROOT: dir } });
+    await server.waitForOutput(ready);
+    expect(await server.stop("SIGTERM", 1000)).toEqual({ code: 0, signal: null });
+  });
+
+  it("refuses to delete a regular file at its socket path: one clear line, exit 1", async () => {
+    const dir = root();
+    mkdirSync(join(dir, socket, ".."), { recursive: true });
+    writeFileSync(join(dir, socket), "somebody's data");
+    const server = run(program, { env: { PV_ROOT: dir } });
+    const exit = await server.exited();
+    expect(exit.code).toBe(1);
+    expect(server.output()).toMatch(new RegExp(`FAILED: refusing to replace ${join(dir, socket)}: it is a regular file, not a socket`));
+    expect(server.output()).not.toMatch(/\n\s+at /); // one clear line, no stack
+  });
+});
+
+describe.each(["unix-client", "rest-client"])("%s", (program) => {
+  it("says the socket is not there yet, keeps retrying, and exits 0 on SIGTERM within 1 s", async () => {
+    const dir = root();
+    const client = run(program, { env: { PV_ROOT: dir }, args: ["--interval", "0.2"] });
+    await client.waitForOutput(/not there yet \(ENOENT\), retrying in 0\.2 s/);
+    await client.waitForOutput(/not there yet/, 5000, client.mark()); // still alive, still trying
+    expect(await client.stop("SIGTERM", 1000)).toEqual({ code: 0, signal: null });
+  });
+
+  it("rejects a bad --interval with one clear line and exit 1", async () => {
+    const client = run(program, { args: ["--interval", "soon"] });
+    expect((await client.exited()).code).toBe(1);
+    expect(client.output()).toMatch(/FAILED: --interval and --count must be positive numbers/);
+    expect(client.output()).not.toMatch(/\n\s+at /);
+  });
+});
