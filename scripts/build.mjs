@@ -103,10 +103,26 @@ for (const program of selected) {
   }
 }
 
+// Programs that are not containers: the demo, the benchmark runner, the tools.
+const EXTRA_ENTRIES = [
+  ["mesh/demo.ts", "mesh/demo.js"],
+  ["bench/main.ts", "bench/main.js"],
+  ...(existsSync(join(ROOT, "tools")) ? readdirSync(join(ROOT, "tools")).map((tool) => [`tools/${tool}/main.ts`, `tools/${tool}/main.js`]) : []),
+];
 if (wanted.length === 0) {
-  mkdirSync(join(DIST, "mesh"), { recursive: true });
-  await bundle(join(ROOT, "mesh", "demo.ts"), join(DIST, "mesh", "demo.js"));
-  console.log("built dist/mesh/demo.js");
+  for (const [entry, out] of EXTRA_ENTRIES) {
+    if (!existsSync(join(ROOT, entry))) continue;
+    try {
+      mkdirSync(join(DIST, out, ".."), { recursive: true });
+      await bundle(join(ROOT, entry), join(DIST, out));
+      console.log(`built dist/${out}`);
+    } catch (error) {
+      if (!keepGoing) throw error;
+      rmSync(join(DIST, out), { force: true });
+      console.error(`FAILED to build ${entry}: ${error.message}`);
+      failed.push(entry);
+    }
+  }
 }
 if (failed.length > 0) {
   console.error(`build: ${failed.length} program(s) failed: ${failed.join(", ")}`);
