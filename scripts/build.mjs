@@ -61,8 +61,9 @@ async function bundle(entry, outfile) {
     metafile: true,
     legalComments: "none",
     banner: { js: "#!/usr/bin/env node" },
-    // dbus-next's optional abstract-socket helper is a native module we never use.
-    external: ["usocket", "*.node"],
+    // dbus-next's optional helpers: abstract sockets (a native module) and X11 session-bus
+    // discovery; neither is used, both are required lazily.
+    external: ["usocket", "x11", "*.node"],
     logLevel: "warning",
   });
   chmodSync(outfile, 0o755);
@@ -107,7 +108,7 @@ for (const program of selected) {
 const EXTRA_ENTRIES = [
   ["mesh/demo.ts", "mesh/demo.js"],
   ["bench/main.ts", "bench/main.js"],
-  ...(existsSync(join(ROOT, "tools")) ? readdirSync(join(ROOT, "tools")).map((tool) => [`tools/${tool}/main.ts`, `tools/${tool}/main.js`]) : []),
+  ...(existsSync(join(ROOT, "tools")) ? readdirSync(join(ROOT, "tools")).map((tool) => [`tools/${tool}/main.ts`, `${tool}/main.js`]) : []),
 ];
 if (wanted.length === 0) {
   for (const [entry, out] of EXTRA_ENTRIES) {
