@@ -15,6 +15,9 @@ export interface ProgramOptions {
   args?: string[];
   env?: Record<string, string>;
   cwd?: string;
+  /** Run as this user and group (needs root). */
+  uid?: number;
+  gid?: number;
   /** Called for every line the program prints. */
   onLine?: (line: string, stream: "stdout" | "stderr") => void;
 }
@@ -45,6 +48,8 @@ export class ChildProgram {
     if (this.running) throw new Error(`${this.options.name} is already running`);
     const child = spawn(process.execPath, [this.options.bundle, ...(this.options.args ?? [])], {
       cwd: this.options.cwd,
+      uid: this.options.uid,
+      gid: this.options.gid,
       env: { ...process.env, ...this.options.env },
       stdio: ["ignore", "pipe", "pipe"],
     });

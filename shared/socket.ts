@@ -7,7 +7,11 @@ import { FatalError } from "./run";
 
 /** Creates the parent directory and removes a stale socket at `path`. Throws on anything else there. */
 export function prepareSocketPath(path: string): void {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+  try {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+  } catch (error) {
+    throw new FatalError(`cannot create ${dirname(path)}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+  }
   const stat = lstatOrNull(path);
   if (stat === null) return;
   if (!stat.isSocket()) {
@@ -35,4 +39,9 @@ function describe(stat: Stats): string {
   if (stat.isFile()) return "regular file";
   if (stat.isSymbolicLink()) return "symbolic link";
   return "special file";
+}
+
+/** A listen() failure as one clear line: `cannot listen on /run/example/raw.sock: EACCES`. */
+export function listenError(path: string, error: unknown): FatalError {
+  return new FatalError(`cannot listen on ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
 }

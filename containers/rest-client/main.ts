@@ -81,7 +81,7 @@ async function main(): Promise<number> {
         replies++;
         log(`GET /info -> 200 ${reply.body}`);
       } else {
-        log(`GET /info -> ${reply.status} (not 200): ${reply.body}`);
+        log(`GET /info -> ${reply.status} (not 200): ${reply.body}, retrying in ${intervalSeconds} s`);
       }
     } catch (error) {
       log(`${explain(path, error)}, retrying in ${intervalSeconds} s`);

@@ -16,7 +16,7 @@ import { log } from "../../shared/log";
 import { devicePath } from "../../shared/paths";
 import { runMain } from "../../shared/run";
 import { stopSignal, untilAborted } from "../../shared/shutdown";
-import { prepareSocketPath, removeSocket } from "../../shared/socket";
+import { listenError, prepareSocketPath, removeSocket } from "../../shared/socket";
 
 const SOCKET_PATH = "/run/example/api.sock";
 const SERVICE_NAME = "rest-example";
@@ -66,7 +66,9 @@ export interface RestServer {
 export async function start(path: string): Promise<RestServer> {
   prepareSocketPath(path);
   const app = buildApp();
-  await app.listen({ path });
+  await app.listen({ path }).catch((error: unknown) => {
+    throw listenError(path, error);
+  });
   return {
     path,
     async close() {

@@ -14,7 +14,7 @@ import { log, logError } from "../../shared/log";
 import { devicePath } from "../../shared/paths";
 import { runMain } from "../../shared/run";
 import { stopSignal, untilAborted } from "../../shared/shutdown";
-import { prepareSocketPath, removeSocket } from "../../shared/socket";
+import { listenError, prepareSocketPath, removeSocket } from "../../shared/socket";
 
 const SOCKET_PATH = "/run/example/raw.sock";
 
@@ -36,9 +36,9 @@ export async function start(path: string): Promise<EchoServer> {
     client.on("close", () => clients.delete(client));
   });
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
+    server.once("error", (error) => reject(listenError(path, error)));
     server.listen(path, () => {
-      server.off("error", reject);
+      server.removeAllListeners("error");
       resolve();
     });
   });
