@@ -5,6 +5,7 @@
 //       (npm start builds first; `node dist/mesh/demo.js` runs the built demo as is)
 // Stop: Ctrl-C, or after --duration: every container gets SIGTERM, the mesh is torn down, exit 0.
 import { parseArgs } from "node:util";
+import { drmUnavailable, hostDrmNodes } from "./types/drm";
 import { PROFILES, type Profile } from "./types/link";
 import { startMesh, type ContainerSpec, type GraphEntry } from "./xconnect";
 
@@ -28,6 +29,17 @@ const PATTERNS: Pattern[] = [
     name: "REST over UDS",
     containers: [{ name: "rest-server" }, { name: "rest-client", args: FAST }],
     unavailable: () => null,
+  },
+  {
+    // The provider gets the host's DRM nodes in its root; drm-master does a real modeset on card0
+    // (it needs the display: on a desktop session it says it cannot become DRM master).
+    name: "DRM",
+    containers: [
+      { name: "drm-provider", devices: hostDrmNodes() },
+      { name: "drm-master" },
+      ...(hostDrmNodes().some((node) => node.endsWith("/renderD128")) ? [{ name: "drm-render" }] : []),
+    ],
+    unavailable: drmUnavailable,
   },
 ];
 

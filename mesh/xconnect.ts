@@ -16,6 +16,7 @@ import { join, resolve } from "node:path";
 import { loadArgs, loadServices, type ServiceExport, type ServiceRequirement, type ServiceType } from "../shared/manifest";
 import { ChildProgram, type Exit } from "./process";
 import type { Injection, Injector, Link, MeshOptions, Profile } from "./types/link";
+import { copyDeviceNode, injectDrm } from "./types/drm";
 import { injectRest } from "./types/rest";
 import { injectUnix } from "./types/unix";
 
@@ -24,7 +25,7 @@ const INJECTORS: Record<ServiceType, Injector | undefined> = {
   unix: injectUnix,
   rest: injectRest,
   dbus: undefined,
-  drm: undefined,
+  drm: injectDrm,
   wayland: undefined,
 };
 
@@ -48,6 +49,8 @@ export interface ContainerSpec {
   /** Extra command-line arguments for its program (e.g. a shorter --interval). */
   args?: string[];
   env?: Record<string, string>;
+  /** Host device nodes copied into the container's root at the same path (like `docker --device`; needs root). */
+  devices?: string[];
 }
 
 export interface MeshConfig {
@@ -70,6 +73,7 @@ interface Container {
   exports: ServiceExport[];
   required: ServiceRequirement[];
   optional: ServiceRequirement[];
+  devices: string[];
   process: ChildProgram;
 }
 
@@ -128,6 +132,7 @@ export class Mesh {
         exports: existsSync(join(dir, "services.json")) ? loadServices(join(dir, "services.json")) : [],
         required: args.required,
         optional: args.optional,
+        devices: spec.devices ?? [],
         process: new ChildProgram({
           name: spec.name,
           bundle,
@@ -225,6 +230,7 @@ export class Mesh {
       mkdirSync(container.root, { recursive: true, mode: 0o755 });
       const rootfs = join(this.config.repoRoot ?? findRepoRoot(), "containers", container.name, "rootfs");
       if (existsSync(rootfs)) cpSync(rootfs, container.root, { recursive: true });
+      for (const device of container.devices) copyDeviceNode(device, join(container.root, device));
       container.process.start();
     }
     await this.reconcile();

@@ -11,7 +11,7 @@
 import { build } from "esbuild";
 import { execFileSync } from "node:child_process";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
-import { join, relative } from "node:path";
+import { dirname, join, relative } from "node:path";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const DIST = join(ROOT, "dist");
@@ -41,7 +41,11 @@ function buildNative(lib) {
   const upToDate = built.length > 0 && built.every((f) => statSync(join(release, f)).mtimeMs > newestMtime(dir));
   if (!upToDate) {
     console.log(`native: node-gyp rebuild in native/${lib}`);
-    execFileSync(process.execPath, [join(ROOT, "node_modules", "node-gyp", "bin", "node-gyp.js"), "rebuild"], {
+    // Build against this Node's own headers (Debian's nodejs ships them) rather than letting
+    // node-gyp download them: the machines here reach no such server.
+    const prefix = dirname(dirname(process.execPath));
+    const nodedir = !process.env.npm_config_nodedir && existsSync(join(prefix, "include", "node", "node_api.h")) ? [`--nodedir=${prefix}`] : [];
+    execFileSync(process.execPath, [join(ROOT, "node_modules", "node-gyp", "bin", "node-gyp.js"), "rebuild", ...nodedir], {
       cwd: dir,
       stdio: ["ignore", "inherit", "inherit"],
     });

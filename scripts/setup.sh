@@ -12,6 +12,11 @@ APT_PACKAGES=(
   python3-dbus       # the D-Bus benchmark baseline (pydbus-style service)
   socat              # the unix echo benchmark baseline (upstream's example is socat)
   curl               # README's "try it" commands
+  g++ make python3   # node-gyp builds the native addons
+  pkgconf            # binding.gyp asks pkg-config for libdrm's and wayland's flags
+  libdrm-dev         # the libdrm binding (native/libdrm)
+  qemu-system-x86    # the real-KMS test boots a Debian kernel with the bochs DRM driver
+  busybox-static     # ... whose initramfs runs busybox as /init
 )
 
 missing=()

@@ -14,9 +14,18 @@ export function stopSignal(): AbortSignal {
   return controller.signal;
 }
 
-/** Resolves when the signal is aborted. */
+/**
+ * Resolves when the signal is aborted. A pending listener does not keep Node running by itself,
+ * so a timer does, until then: a program with nothing else to wait for still waits here.
+ */
 export async function untilAborted(signal: AbortSignal): Promise<void> {
-  if (!signal.aborted) await once(signal, "abort");
+  if (signal.aborted) return;
+  const keepAlive = setInterval(() => undefined, 1 << 30);
+  try {
+    await once(signal, "abort");
+  } finally {
+    clearInterval(keepAlive);
+  }
 }
 
 /** Sleeps, waking early (without throwing) when the signal is aborted. */
