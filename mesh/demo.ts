@@ -4,6 +4,7 @@
 // Run:  npm start -- [--profile documented|master] [--duration SECONDS] [--keep]
 //       (npm start builds first; `node dist/mesh/demo.js` runs the built demo as is)
 // Stop: Ctrl-C, or after --duration: every container gets SIGTERM, the mesh is torn down, exit 0.
+import { spawnSync } from "node:child_process";
 import { parseArgs } from "node:util";
 import { drmUnavailable, hostDrmNodes } from "./types/drm";
 import { PROFILES, type Profile } from "./types/link";
@@ -41,6 +42,17 @@ const PATTERNS: Pattern[] = [
     ],
     unavailable: drmUnavailable,
   },
+  {
+    // Weston renders into memory (headless); on a device it drives card0, which is why
+    // wayland-server requires drm-master and drm-provider is part of this pattern too.
+    name: "Wayland (headless Weston)",
+    containers: [
+      { name: "drm-provider", devices: hostDrmNodes() },
+      { name: "wayland-server", args: ["--backend", "headless"] },
+      { name: "wayland-client", args: ["--report", "60"] },
+    ],
+    unavailable: () => (spawnSync("sh", ["-c", "command -v weston"]).status === 0 ? null : "weston is not installed (apt-get install weston)"),
+  },
 ];
 
 function table(graph: GraphEntry[]): string {
@@ -63,7 +75,8 @@ async function main(): Promise<number> {
   const containers: ContainerSpec[] = [];
   for (const pattern of PATTERNS) {
     const why = pattern.unavailable();
-    if (why === null) containers.push(...pattern.containers);
+    // A container that two patterns share (drm-provider) runs once.
+    if (why === null) containers.push(...pattern.containers.filter((c) => !containers.some((known) => known.name === c.name)));
     console.log(`${pattern.name}: ${why === null ? "running" : `skipped (${why})`}`);
   }
 

@@ -19,6 +19,7 @@ import type { Injection, Injector, Link, MeshOptions, Profile } from "./types/li
 import { copyDeviceNode, injectDrm } from "./types/drm";
 import { injectRest } from "./types/rest";
 import { injectUnix } from "./types/unix";
+import { injectWayland } from "./types/wayland";
 
 /** One place per service type: how the mesh makes a provider's socket appear in a consumer. */
 const INJECTORS: Record<ServiceType, Injector | undefined> = {
@@ -26,7 +27,7 @@ const INJECTORS: Record<ServiceType, Injector | undefined> = {
   rest: injectRest,
   dbus: undefined,
   drm: injectDrm,
-  wayland: undefined,
+  wayland: injectWayland,
 };
 
 /** One row of `GET /xconnect-graph`; the key order is pv-xconnect's. */

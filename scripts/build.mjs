@@ -10,7 +10,7 @@
 //   and the others are still built; the exit status is 1 if any failed.
 import { build } from "esbuild";
 import { execFileSync } from "node:child_process";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -92,7 +92,13 @@ async function buildProgram(program) {
   for (const lib of nativeLibs) {
     if (!inputs.some((input) => input.startsWith(`native/${lib}/`))) continue;
     if (!nativeBuilt.has(lib)) nativeBuilt.set(lib, buildNative(lib));
-    for (const file of nativeBuilt.get(lib)) copyFileSync(file, join(outDir, file.split("/").pop()));
+    // Copy, then rename over the old file: a program still running from dist/ keeps its mapping
+    // of the old .node instead of crashing on a file rewritten under it.
+    for (const file of nativeBuilt.get(lib)) {
+      const dest = join(outDir, file.split("/").pop());
+      copyFileSync(file, `${dest}.${process.pid}.tmp`);
+      renameSync(`${dest}.${process.pid}.tmp`, dest);
+    }
   }
   console.log(`built dist/${program}/main.js`);
 }

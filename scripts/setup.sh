@@ -17,6 +17,9 @@ APT_PACKAGES=(
   libdrm-dev         # the libdrm binding (native/libdrm)
   qemu-system-x86    # the real-KMS test boots a Debian kernel with the bochs DRM driver
   busybox-static     # ... whose initramfs runs busybox as /init
+  libwayland-dev     # the libwayland-client binding (native/wayland)
+  wayland-protocols  # xdg-shell.xml, turned into C by wayland-scanner at build time
+  weston             # the compositor wayland-server launches (headless here); weston-screenshooter for the tests
 )
 
 missing=()

@@ -23,7 +23,7 @@ function readmeExpectedLines(): string[] {
 }
 
 async function runDemo(profile: string): Promise<string> {
-  const demo = new ChildProgram({ name: "demo", bundle: join(REPO, "dist", "mesh", "demo.js"), args: ["--profile", profile, "--duration", "5"] });
+  const demo = new ChildProgram({ name: "demo", bundle: join(REPO, "dist", "mesh", "demo.js"), args: ["--profile", profile, "--duration", "8"] });
   demo.start();
   const exit = await demo.exited();
   expect(exit, demo.output()).toEqual({ code: 0, signal: null });
