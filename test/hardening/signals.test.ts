@@ -1,5 +1,6 @@
 // Hardening: SIGTERM in the middle of traffic. Every program exits 0 within a second, removes its
 // socket, and leaves no process behind.
+import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
@@ -85,6 +86,53 @@ describe.each([
     await new Promise((resolve) => setTimeout(resolve, 300));
     const exit = await client.stop("SIGTERM", 1000);
     record({ area: program, check: "SIGTERM while exchanging every 10 ms", inputs: 1, crashes: exit.code === 0 ? 0 : 1, note: `exit ${exit.code ?? exit.signal}` });
+    expect(exit).toEqual({ code: 0, signal: null });
+  });
+});
+
+/** Every descendant of `pid` (children, their children, ...). */
+function descendants(pid: number): number[] {
+  const direct = children(pid);
+  return [...direct, ...direct.flatMap(descendants)];
+}
+
+const hasWeston = spawnSync("sh", ["-c", "command -v weston"]).status === 0;
+
+describe.skipIf(!hasWeston)("wayland-server (needs weston)", () => {
+  it("SIGTERM while a client draws: Weston and its helpers stopped, exit 0 within 1 s, socket gone", async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const socket = join(dir.path, "wl", "wayland-0");
+    const server = run("wayland-server", { args: ["--socket", socket, "--backend", "headless"] });
+    await server.waitForOutput(/Weston is serving/);
+    const client = run("wayland-client", { args: ["--socket", socket, "--report", "10"] });
+    await client.waitForOutput(/frame 10/);
+    const family = descendants(server.pid);
+    expect(family.length).toBeGreaterThan(0); // weston, and the shell helpers it launched
+    const exit = await server.stop("SIGTERM", 1000);
+    const left = family.filter((pid) => existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, "utf8").includes(") Z "));
+    record({ area: "wayland-server", check: "SIGTERM while a client draws", inputs: 1, crashes: exit.code === 0 ? 0 : 1, note: `${family.length} descendants, ${left.length} left` });
+    expect(exit).toEqual({ code: 0, signal: null });
+    expect(left).toEqual([]);
+    expect(existsSync(socket)).toBe(false);
+    const clientExit = await client.exited(); // the compositor went away: the client says so and stops
+    expect(clientExit.signal).toBeNull();
+  });
+});
+
+describe.each([
+  { program: "drm-provider", args: [] as string[], ready: /serving until SIGTERM/ },
+  { program: "drm-master", args: ["--attempts", "100"], ready: /waiting for DRM device/ },
+  { program: "drm-render", args: ["--attempts", "100"], ready: /waiting for DRM render node/ },
+  { program: "wayland-client", args: ["--attempts", "100"], ready: /waiting for Wayland socket/ },
+])("$program", ({ program, args, ready }) => {
+  it("SIGTERM while it waits or serves: exit 0 within 1 s", async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const child = run(program, { args, env: { PV_ROOT: dir.path } });
+    await child.waitForOutput(ready);
+    const exit = await child.stop("SIGTERM", 1000);
+    record({ area: program, check: "SIGTERM while waiting/serving", inputs: 1, crashes: exit.code === 0 ? 0 : 1, note: `exit ${exit.code ?? exit.signal}` });
     expect(exit).toEqual({ code: 0, signal: null });
   });
 });
