@@ -100,6 +100,8 @@ async function main(): Promise<number> {
     };
     process.once("SIGINT", stop);
     process.once("SIGTERM", stop);
+    // Output piped into `head` or a closed terminal: stop the mesh instead of dying mid-way.
+    process.stdout.on("error", stop);
   });
   console.log("\nstopping the mesh...");
   await mesh.close();

@@ -22,6 +22,13 @@ export interface ProgramOptions {
   onLine?: (line: string, stream: "stdout" | "stderr") => void;
 }
 
+// Children still running when this process exits (a crash, an uncaught error, a closed pipe) are
+// killed on the way out, so no "container" outlives the mesh or the test that started it.
+const live = new Set<ChildProcess>();
+process.on("exit", () => {
+  for (const child of live) child.kill("SIGKILL");
+});
+
 export class ChildProgram {
   private child: ChildProcess | null = null;
   private lines: string[] = [];
@@ -54,6 +61,8 @@ export class ChildProgram {
       stdio: ["ignore", "pipe", "pipe"],
     });
     this.child = child;
+    live.add(child);
+    child.on("exit", () => live.delete(child));
     this.exitPromise = new Promise((resolve) => {
       child.on("close", (code, signal) => {
         this.notify();
