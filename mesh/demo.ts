@@ -32,6 +32,18 @@ const PATTERNS: Pattern[] = [
     unavailable: () => null,
   },
   {
+    // dbus-server runs its own dbus-daemon; the two clients differ only in role (args.json).
+    // documented: both get replies (as uid 0 / 65534); master: role nobody is rejected at auth.
+    name: "D-Bus",
+    containers: [{ name: "dbus-server" }, { name: "dbus-client", args: FAST }, { name: "dbus-client-nobody", args: FAST }],
+    unavailable: () =>
+      spawnSync("sh", ["-c", "command -v dbus-daemon"]).status !== 0
+        ? "dbus-daemon is not installed (apt-get install dbus)"
+        : process.getuid?.() !== 0
+          ? "needs root: the mesh connects to the bus as each role's uid"
+          : null,
+  },
+  {
     // The provider gets the host's DRM nodes in its root; drm-master does a real modeset on card0
     // (it needs the display: on a desktop session it says it cannot become DRM master).
     name: "DRM",

@@ -22,12 +22,23 @@ export interface ProgramOptions {
   onLine?: (line: string, stream: "stdout" | "stderr") => void;
 }
 
-// Children still running when this process exits (a crash, an uncaught error, a closed pipe) are
+// Each program runs in a process group of its own, like a container: SIGKILL goes to the whole
+// group (dbus-daemon or Weston die with the program that started them, as in a container that is
+// killed), while SIGTERM goes to the program alone, which stops its children itself.
+// Groups still running when this process exits (a crash, an uncaught error, a closed pipe) are
 // killed on the way out, so no "container" outlives the mesh or the test that started it.
 const live = new Set<ChildProcess>();
 process.on("exit", () => {
-  for (const child of live) child.kill("SIGKILL");
+  for (const child of live) killGroup(child);
 });
+
+function killGroup(child: ChildProcess): void {
+  try {
+    if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
+  } catch {
+    child.kill("SIGKILL"); // the group is already gone
+  }
+}
 
 export class ChildProgram {
   private child: ChildProcess | null = null;
@@ -59,6 +70,7 @@ export class ChildProgram {
       gid: this.options.gid,
       env: { ...process.env, ...this.options.env },
       stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
     });
     this.child = child;
     live.add(child);
@@ -93,8 +105,12 @@ export class ChildProgram {
   /** Sends `signal`; after `timeoutMs` without an exit, SIGKILL. Resolves with how it ended. */
   async stop(signal: NodeJS.Signals = "SIGTERM", timeoutMs = 5000): Promise<Exit> {
     if (this.child === null || this.exitPromise === null) throw new Error(`${this.options.name} was never started`);
-    if (this.running) this.child.kill(signal);
-    const timer = setTimeout(() => this.child?.kill("SIGKILL"), timeoutMs);
+    const child = this.child;
+    if (this.running) {
+      if (signal === "SIGKILL") killGroup(child);
+      else child.kill(signal);
+    }
+    const timer = setTimeout(() => killGroup(child), timeoutMs);
     try {
       return await this.exitPromise;
     } finally {

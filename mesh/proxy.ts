@@ -52,7 +52,8 @@ export function splice(consumer: Socket, provider: Socket, options: MeshOptions)
     consumer.destroy();
     provider.destroy();
   };
-  let connected = false;
+  // A provider socket may arrive already connected (the dbus injector connects it as the role's uid).
+  let connected = !provider.pending;
   provider.once("connect", () => (connected = true));
   consumer.on("error", destroyBoth);
   consumer.on("close", () => provider.destroy());

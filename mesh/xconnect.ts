@@ -16,6 +16,7 @@ import { join, resolve } from "node:path";
 import { loadArgs, loadServices, type ServiceExport, type ServiceRequirement, type ServiceType } from "../shared/manifest";
 import { ChildProgram, type Exit } from "./process";
 import type { Injection, Injector, Link, MeshOptions, Profile } from "./types/link";
+import { injectDbus } from "./types/dbus";
 import { copyDeviceNode, injectDrm } from "./types/drm";
 import { injectRest } from "./types/rest";
 import { injectUnix } from "./types/unix";
@@ -25,7 +26,7 @@ import { injectWayland } from "./types/wayland";
 const INJECTORS: Record<ServiceType, Injector | undefined> = {
   unix: injectUnix,
   rest: injectRest,
-  dbus: undefined,
+  dbus: injectDbus,
   drm: injectDrm,
   wayland: injectWayland,
 };

@@ -1,0 +1,244 @@
+// dbus-attacker: what a consumer holding a low role (args.json: role `nobody`) can try against the
+// provider's bus through the socket pv-xconnect injects at /run/dbus/system_bus_socket.
+// Run it against your own mesh to check that the mediation holds. Three attempts:
+//   (a) own org.pantavisor.Example (RequestName, replacing the owner): the provider's policy lets
+//       only root own it;
+//   (b) re-authenticate as root on one connection: after a first authentication (rejected, or
+//       accepted and then cancelled), send `AUTH EXTERNAL 30` (uid 0) and ask the bus which uid it
+//       now sees. pv-xconnect master rewrites only the first AUTH, so this makes a client root;
+//   (c) send with a forged sender: a signal to ourselves claiming to come from
+//       org.pantavisor.Example; the daemon must overwrite the sender with our unique name.
+// Prints one verdict line per attempt and a summary. Exit 0: every attempt refused; exit 1:
+// `VULNERABLE: ...`; exit 2: the bus could not be reached (nothing was tested).
+//
+// Run:  node dist/dbus-attacker/main.js [--socket PATH] [--role ROLE]   (PV_ROOT=DIR moves the default path)
+//
+// Simplified: (b) and (c) speak SASL and D-Bus by hand on a plain socket (dbus-next's wire codec
+// encodes the messages), because dbus-next's own connection always runs an honest SASL exchange.
+import { connect, type Socket } from "node:net";
+import { parseArgs } from "node:util";
+import { DBusError, type MessageBus, NameFlag, RequestNameReply, sessionBus } from "dbus-next";
+import { marshall, unmarshall, type WireMessage } from "dbus-next/lib/message";
+import { log, reason } from "../../shared/log";
+import { devicePath } from "../../shared/paths";
+import { roleLabel } from "../../shared/role";
+import { FatalError, runMain } from "../../shared/run";
+import { sleep } from "../../shared/shutdown";
+import { waitForPath } from "../../shared/wait";
+
+const SOCKET_PATH = "/run/dbus/system_bus_socket";
+const BUS_NAME = "org.pantavisor.Example";
+const ROOT_CLAIM = "30"; // SASL EXTERNAL for uid 0: the decimal digits, hex-encoded
+const STEP_TIMEOUT_MS = 3000;
+const [METHOD_CALL, , ERROR, SIGNAL] = [1, 2, 3, 4];
+
+interface Verdict {
+  vulnerable: boolean;
+  detail: string;
+}
+
+class Unreachable extends Error {}
+
+/** One connection spoken by hand: SASL lines first, then length-framed D-Bus messages. */
+class RawBus {
+  private buffer = Buffer.alloc(0);
+  private closed = false;
+  private wake: () => void = () => {};
+  private serial = 1;
+  uniqueName = "";
+
+  private constructor(private readonly socket: Socket) {
+    socket.on("data", (chunk: Buffer) => ((this.buffer = Buffer.concat([this.buffer, chunk])), this.wake()));
+    socket.on("close", () => ((this.closed = true), this.wake()));
+    socket.on("error", () => {}); // seen as "closed" by the reader
+  }
+
+  static open(path: string): Promise<RawBus> {
+    return new Promise((resolve, reject) => {
+      const socket = connect(path, () => {
+        socket.write("\0"); // the credentials byte that opens every D-Bus connection
+        resolve(new RawBus(socket));
+      });
+      socket.once("error", (error) => reject(new Unreachable(`cannot connect to ${path}: ${reason(error)}`)));
+    });
+  }
+
+  /** Sends one SASL command; resolves with the bus's one-line answer. */
+  async sasl(command: string): Promise<string> {
+    this.socket.write(`${command}\r\n`);
+    const line = await this.take(() => {
+      const end = this.buffer.indexOf("\r\n");
+      return end === -1 ? null : end + 2;
+    });
+    return line.toString("latin1").trim();
+  }
+
+  /** Ends SASL, says Hello, and learns our unique name. */
+  async begin(): Promise<void> {
+    this.socket.write("BEGIN\r\n");
+    this.uniqueName = String((await this.callBus("Hello")).body?.[0]);
+  }
+
+  async callBus(member: string, signature?: string, body?: unknown[]): Promise<WireMessage> {
+    const serial = this.send({ type: METHOD_CALL, path: "/org/freedesktop/DBus", interface: "org.freedesktop.DBus", destination: "org.freedesktop.DBus", member, signature, body });
+    const reply = await this.next((m) => m.replySerial === serial);
+    if (reply.type === ERROR) throw new Error(`${member}: ${reply.errorName}: ${String(reply.body?.[0])}`);
+    return reply;
+  }
+
+  send(message: Omit<WireMessage, "serial">): number {
+    const serial = this.serial++;
+    this.socket.write(marshall({ ...message, serial })[0]);
+    return serial;
+  }
+
+  /** The next message that matches, skipping others (NameAcquired and the like). */
+  async next(matches: (message: WireMessage) => boolean): Promise<WireMessage> {
+    for (;;) {
+      const frame = await this.take(() => {
+        if (this.buffer.length < 16) return null;
+        const le = this.buffer[0] === 0x6c; // 'l'
+        const fields = le ? this.buffer.readUInt32LE(12) : this.buffer.readUInt32BE(12);
+        const body = le ? this.buffer.readUInt32LE(4) : this.buffer.readUInt32BE(4);
+        const size = 16 + Math.ceil(fields / 8) * 8 + body;
+        return this.buffer.length >= size ? size : null;
+      });
+      const message = unmarshall(frame);
+      if (matches(message)) return message;
+    }
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+
+  /** Waits until `size()` says how many buffered bytes make one unit, and removes them. */
+  private async take(size: () => number | null): Promise<Buffer> {
+    const deadline = Date.now() + STEP_TIMEOUT_MS;
+    for (let n = size(); n === null; n = size()) {
+      if (this.closed) throw new Error("the connection was closed");
+      if (Date.now() >= deadline) throw new Error(`no answer within ${STEP_TIMEOUT_MS} ms`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, deadline - Date.now());
+        this.wake = () => (clearTimeout(timer), resolve());
+      });
+    }
+    const n = size()!;
+    const unit = this.buffer.subarray(0, n);
+    this.buffer = this.buffer.subarray(n);
+    return unit;
+  }
+}
+
+function externalId(uid: number): string {
+  return Buffer.from(String(uid), "ascii").toString("hex");
+}
+
+/** Resolves once a bus answers SASL behind `path`: the injected socket may exist before the provider's bus does. */
+async function waitForBus(path: string): Promise<boolean> {
+  for (let attempt = 1; attempt <= 20; attempt++) {
+    let bus: RawBus | undefined;
+    try {
+      bus = await RawBus.open(path);
+      // A bare AUTH asks which mechanisms the server supports; no uid is claimed on this connection.
+      if ((await bus.sasl("AUTH")).startsWith("REJECTED")) return true;
+    } catch (error) {
+      log(`waiting for the bus behind ${path} (attempt ${attempt}/20): ${reason(error)}`);
+    } finally {
+      bus?.close();
+    }
+    await sleep(500);
+  }
+  return false;
+}
+
+/** (a) RequestName with a regular dbus-next connection, as the service itself would. */
+async function tryOwnName(path: string): Promise<Verdict> {
+  const bus: MessageBus = sessionBus({ busAddress: `unix:path=${path}`, authMethods: ["EXTERNAL"] });
+  const failed = new Promise<never>((_, reject) => bus.on("error", (error: unknown) => reject(error)));
+  const timeout = (ms: number) => new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms).unref());
+  try {
+    await Promise.race([new Promise<void>((resolve) => bus.once("connect", () => resolve())), failed, timeout(STEP_TIMEOUT_MS)]);
+    const flags = NameFlag.REPLACE_EXISTING | NameFlag.DO_NOT_QUEUE;
+    const reply = await Promise.race([bus.requestName(BUS_NAME, flags), failed, timeout(STEP_TIMEOUT_MS)]);
+    if (reply === RequestNameReply.PRIMARY_OWNER) return { vulnerable: true, detail: `the bus made us the owner of ${BUS_NAME}` };
+    return { vulnerable: true, detail: `the policy lets this role own ${BUS_NAME} (reply ${reply}: only the provider holding it kept it)` };
+  } catch (error) {
+    if (error instanceof DBusError) return { vulnerable: false, detail: `${error.type}: ${error.text}` };
+    if (error instanceof Error && error.message === "No authentication methods left to try") return { vulnerable: false, detail: "authentication rejected by the bus" };
+    throw new Unreachable(`connection to ${path} failed: ${reason(error)}`);
+  } finally {
+    bus.disconnect();
+    // Reason for the cast: the socket is not part of dbus-next's typed API.
+    (bus as unknown as { _connection: { stream: { destroy(): void } } })._connection.stream.destroy();
+  }
+}
+
+/** (b) Claim uid 0 after a first authentication; resolves with the verdict and, if authenticated, the connection. */
+async function tryReauthAsRoot(path: string, role: string): Promise<Verdict & { bus: RawBus | null }> {
+  const bus = await RawBus.open(path);
+  try {
+    const first = await bus.sasl(`AUTH EXTERNAL ${externalId(process.getuid?.() ?? 0)}`);
+    // Accepted (as whatever uid the mesh gave us)? Take it back: CANCEL returns to the start of SASL.
+    const before = first.startsWith("OK") ? `accepted, then cancelled (${await bus.sasl("CANCEL")})` : `rejected (${first})`;
+    const second = await bus.sasl(`AUTH EXTERNAL ${ROOT_CLAIM}`);
+    if (!second.startsWith("OK")) {
+      bus.close();
+      return { vulnerable: false, bus: null, detail: `first authentication ${before}; claiming uid 0 then got "${second}"` };
+    }
+    await bus.begin();
+    const uid = Number((await bus.callBus("GetConnectionUnixUser", "s", [bus.uniqueName])).body?.[0]);
+    const vulnerable = uid === 0 && role !== "root" && role !== "0";
+    return { vulnerable, bus, detail: `first authentication ${before}; after claiming uid 0 the bus sees uid ${uid}` };
+  } catch (error) {
+    bus.close();
+    return { vulnerable: false, bus: null, detail: `the bus ended the exchange: ${(error as Error).message}` };
+  }
+}
+
+/** (c) A signal to ourselves whose sender field claims to be the service. */
+async function tryForgedSender(bus: RawBus): Promise<Verdict> {
+  bus.send({ type: SIGNAL, path: "/org/pantavisor/Attacker", interface: "org.pantavisor.Attacker", member: "Forged", destination: bus.uniqueName, sender: BUS_NAME, signature: "s", body: ["forged"] });
+  try {
+    const arrived = await bus.next((m) => m.type === SIGNAL && m.member === "Forged");
+    return { vulnerable: arrived.sender === BUS_NAME, detail: `sent with sender ${BUS_NAME}, delivered with sender ${arrived.sender}` };
+  } catch (error) {
+    return { vulnerable: false, detail: `not delivered: ${(error as Error).message}` };
+  }
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({ options: { socket: { type: "string" }, role: { type: "string" } } });
+  const path = values.socket ?? devicePath(SOCKET_PATH);
+  const role = roleLabel(values.role, "nobody");
+  log(`dbus-attacker: bus ${path}, role ${role}, running as uid ${process.getuid?.()}`);
+  if (!(await waitForPath(path, { attempts: 10, intervalMs: 500, what: "D-Bus socket" }))) throw new FatalError(`${path} never appeared: nothing tested`, 2);
+  if (!(await waitForBus(path))) throw new FatalError(`no bus answered behind ${path}: nothing tested`, 2);
+
+  const verdicts: [string, Verdict][] = [];
+  const report = (attempt: string, verdict: Verdict): void => {
+    verdicts.push([attempt, verdict]);
+    log(`${verdict.vulnerable ? "VULNERABLE" : "refused   "} ${attempt}: ${verdict.detail}`);
+  };
+  try {
+    report(`(a) own ${BUS_NAME}`, await tryOwnName(path));
+    const reauth = await tryReauthAsRoot(path, role);
+    report("(b) re-authenticate as uid 0", reauth);
+    if (reauth.bus === null) report("(c) forged sender", { vulnerable: false, detail: "not tried: no authenticated connection" });
+    else report("(c) forged sender", await tryForgedSender(reauth.bus));
+    reauth.bus?.close();
+  } catch (error) {
+    if (error instanceof Unreachable) throw new FatalError(`${error.message}: nothing tested`, 2);
+    throw error;
+  }
+
+  const open = verdicts.filter(([, verdict]) => verdict.vulnerable).map(([attempt]) => attempt);
+  if (open.length === 0) {
+    log(`summary: all ${verdicts.length} attempts refused for role ${role}`);
+    return 0;
+  }
+  log(`VULNERABLE: ${open.join("; ")} (role ${role})`);
+  return 1;
+}
+
+if (require.main === module) runMain(main);

@@ -1,0 +1,142 @@
+// dbus-client: the consumer side of the D-Bus pattern.
+//
+// Requires service `system-bus` (args.json: type dbus, interface org.pantavisor.Example, role
+// `root`), which pv-xconnect injects at /run/dbus/system_bus_socket. Every 5 s it connects, calls
+// org.pantavisor.Example.GetInfo and prints the reply the way `dbus-send --print-reply` does, plus
+// the uid the provider's bus sees for this connection: the uid of our role, not our own.
+// The same program runs as dbus-client-nobody (role `nobody`): the provider's policy decides.
+//
+// Expected failures are one line each, then a retry at the next tick: socket not there yet, the
+// bus rejecting authentication (pv-xconnect master lets only role `root` through), the policy
+// denying the call (AccessDenied), the service not on the bus yet.
+//
+// Run:  node dist/dbus-client/main.js [--socket PATH] [--role ROLE] [--interval SECONDS] [--count N]
+//       (PV_ROOT=DIR moves the default path; --count N exits 0 after N replies. The role is only
+//       printed: it comes from --role, PV_ROLE or the image's /etc/pv-role, see shared/role.ts)
+// Stop: SIGTERM or Ctrl-C: exits 0.
+import { parseArgs } from "node:util";
+import { DBusError, Message, type MessageBus, sessionBus } from "dbus-next";
+import { log, reason } from "../../shared/log";
+import { devicePath } from "../../shared/paths";
+import { roleLabel } from "../../shared/role";
+import { FatalError, runMain } from "../../shared/run";
+import { sleep, stopSignal } from "../../shared/shutdown";
+
+const SOCKET_PATH = "/run/dbus/system_bus_socket";
+const BUS_NAME = "org.pantavisor.Example";
+const OBJECT_PATH = "/org/pantavisor/Example";
+const INTERFACE_NAME = "org.pantavisor.Example";
+const INTERVAL_SECONDS = 5;
+const STEP_TIMEOUT_MS = 3000;
+
+export interface InfoReply {
+  /** The reply as dbus-send prints it (header line, then the string argument). */
+  lines: string[];
+  /** The uid the bus authenticated this connection as. */
+  uid: number;
+}
+
+class AuthRejected extends Error {}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms)));
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Resolves once the bus said hello; rejects on a refused socket or a rejected authentication. */
+function connected(bus: MessageBus): Promise<void> {
+  return new Promise((resolve, reject) => {
+    bus.once("connect", () => resolve());
+    bus.on("error", (error: unknown) => {
+      // dbus-next ends a rejected SASL exchange with this message (we offer EXTERNAL only).
+      if (error instanceof Error && error.message === "No authentication methods left to try") reject(new AuthRejected());
+      else reject(error);
+    });
+  });
+}
+
+/** dbus-next's disconnect() only half-closes its socket; destroy it (pv-xconnect master never forwards a half-close). */
+function closeBus(bus: MessageBus): void {
+  bus.disconnect();
+  // Reason for the cast: the socket is not part of dbus-next's typed API.
+  (bus as unknown as { _connection: { stream: { destroy(): void } } })._connection.stream.destroy();
+}
+
+/** One request on a fresh connection, like one `dbus-send --print-reply` run. */
+export async function requestInfo(socketPath: string): Promise<InfoReply> {
+  // EXTERNAL only: the one mechanism a system bus accepts, and no second attempt in another one.
+  const bus = sessionBus({ busAddress: `unix:path=${socketPath}`, authMethods: ["EXTERNAL"] });
+  try {
+    await withTimeout(connected(bus), STEP_TIMEOUT_MS, `connect to ${socketPath}`);
+    const call = new Message({ destination: BUS_NAME, path: OBJECT_PATH, interface: INTERFACE_NAME, member: "GetInfo" });
+    const reply = await withTimeout(bus.call(call), STEP_TIMEOUT_MS, `${INTERFACE_NAME}.GetInfo`);
+    if (reply === null || typeof reply.body[0] !== "string") throw new Error(`unexpected reply to GetInfo: ${JSON.stringify(reply?.body)}`);
+    const whoAmI = new Message({
+      destination: "org.freedesktop.DBus", path: "/org/freedesktop/DBus", interface: "org.freedesktop.DBus",
+      member: "GetConnectionUnixUser", signature: "s", body: [reply.destination],
+    });
+    const identity = await withTimeout(bus.call(whoAmI), STEP_TIMEOUT_MS, "GetConnectionUnixUser");
+    const time = (Date.now() / 1000).toFixed(6);
+    return {
+      lines: [
+        `method return time=${time} sender=${reply.sender} -> destination=${reply.destination} serial=${reply.serial} reply_serial=${reply.replySerial}`,
+        `   string "${reply.body[0]}"`,
+      ],
+      uid: Number(identity?.body[0]),
+    };
+  } finally {
+    closeBus(bus);
+  }
+}
+
+function explain(socketPath: string, role: string, error: unknown): string {
+  if (error instanceof AuthRejected) return `authentication rejected by the bus for role ${role}`;
+  if (error instanceof DBusError) {
+    if (error.type === "org.freedesktop.DBus.Error.AccessDenied") return `access denied by the bus policy for role ${role}: ${error.text}`;
+    if (error.type === "org.freedesktop.DBus.Error.ServiceUnknown") return `${BUS_NAME} is not on the bus (yet)`;
+    return `D-Bus error ${error.type}: ${error.text}`;
+  }
+  switch (reason(error)) {
+    case "ENOENT":
+      return `socket ${socketPath} not there yet (ENOENT)`;
+    case "ECONNREFUSED":
+      return `connection to ${socketPath} refused (ECONNREFUSED): bus not ready`;
+    case "EPIPE":
+    case "ECONNRESET":
+      // What a consumer sees when the mesh cannot reach the provider's bus and drops the connection.
+      return `connection to ${socketPath} closed before the bus answered (${reason(error)}): provider not ready`;
+    default:
+      return error instanceof Error ? error.message : String(error);
+  }
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: { socket: { type: "string" }, role: { type: "string" }, interval: { type: "string" }, count: { type: "string" } },
+  });
+  const socketPath = values.socket ?? devicePath(SOCKET_PATH);
+  const role = roleLabel(values.role, "unknown");
+  const intervalSeconds = Number(values.interval ?? INTERVAL_SECONDS);
+  const count = values.count === undefined ? Infinity : Number(values.count);
+  if (!(intervalSeconds > 0) || !(count > 0)) throw new FatalError("--interval and --count must be positive numbers");
+  log(`dbus-client: bus ${socketPath}, role ${role}, every ${intervalSeconds} s`);
+
+  const stopping = stopSignal();
+  let replies = 0;
+  while (!stopping.aborted && replies < count) {
+    log(`--- Requesting info from D-Bus service ${BUS_NAME} ---`);
+    try {
+      const reply = await requestInfo(socketPath);
+      replies++;
+      for (const line of reply.lines) log(line);
+      log(`(the bus authenticated this connection as uid ${reply.uid}, role ${role})`);
+    } catch (error) {
+      log(`${explain(socketPath, role, error)}, retrying in ${intervalSeconds} s`);
+    }
+    if (replies < count) await sleep(intervalSeconds * 1000, stopping);
+  }
+  return 0;
+}
+
+if (require.main === module) runMain(main);

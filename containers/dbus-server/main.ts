@@ -1,0 +1,172 @@
+// dbus-server: the provider side of the D-Bus pattern.
+//
+// Exports service `system-bus` (type `dbus`, see services.json): a private system bus of its own,
+// a real dbus-daemon listening on /run/dbus/system_bus_socket, on which it owns
+// org.pantavisor.Example and serves GetInfo() -> s at /org/pantavisor/Example. pv-xconnect
+// connects each consumer to this bus as the uid of the consumer's role, so the daemon's XML policy
+// (/etc/dbus-1/system.d/org.pantavisor.Example.conf) decides per role who may own and call.
+//
+// Run:  node dist/dbus-server/main.js [--socket PATH] [--config FILE]   (PV_ROOT=DIR moves the defaults)
+// Stop: SIGTERM or Ctrl-C: releases the name, disconnects, stops dbus-daemon, exits 0.
+//       If dbus-daemon dies, it exits 1 with one line (the container's restart policy brings it back).
+//
+// Simplified: dbus-daemon keeps the container's root user instead of dropping to `messagebus`, and
+// is started with our own system-bus config (--config-file) rather than --system, whose
+// /usr/share/dbus-1/system.conf fixes the socket path.
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
+import { parseArgs } from "node:util";
+import { DBusError, Message, type MessageBus, NameFlag, RequestNameReply, interface as dbusInterface, sessionBus } from "dbus-next";
+import { log, reason } from "../../shared/log";
+import { devicePath } from "../../shared/paths";
+import { FatalError, runMain } from "../../shared/run";
+import { stopSignal, untilAborted } from "../../shared/shutdown";
+import { prepareSocketPath, removeSocket } from "../../shared/socket";
+import { waitForPath } from "../../shared/wait";
+
+const SOCKET_PATH = "/run/dbus/system_bus_socket";
+const CONFIG_PATH = "/etc/dbus-1/pv-example-system.conf";
+const MACHINE_ID_PATH = "/var/lib/dbus/machine-id";
+const BUS_NAME = "org.pantavisor.Example";
+const OBJECT_PATH = "/org/pantavisor/Example";
+const INTERFACE_NAME = "org.pantavisor.Example";
+// Byte for byte what the seed's Python service returns (json.dumps spacing).
+export const INFO = '{"service": "dbus-example", "status": "active"}';
+const STEP_TIMEOUT_MS = 3000;
+
+class ExampleInterface extends dbusInterface.Interface {
+  GetInfo(): string {
+    return INFO;
+  }
+}
+ExampleInterface.configureMembers({ methods: { GetInfo: { inSignature: "", outSignature: "s" } } });
+const SIGNATURES: Record<string, string> = { GetInfo: "" };
+
+// dbus-next's types declare newError(msg: string, ...); the implementation takes the call Message.
+const newError = Message.newError as unknown as (call: Message, name: string, text: string) => Message;
+
+/** dbus-next answers a known method called with other argument types as UnknownMethod; say InvalidArgs. */
+function rejectWrongSignature(bus: MessageBus, call: Message): boolean {
+  const expected = SIGNATURES[call.member];
+  if (call.path !== OBJECT_PATH || call.interface !== INTERFACE_NAME || expected === undefined) return false;
+  if ((call.signature || "") === expected) return false;
+  const text = `${call.member} takes signature "${expected}", got "${call.signature || ""}"`;
+  bus.send(newError(call, "org.freedesktop.DBus.Error.InvalidArgs", text));
+  return true;
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms)));
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** The container's share of a system bus: a machine id, /run/dbus, and no stale socket. */
+function prepareBus(socketPath: string): void {
+  const machineId = devicePath(MACHINE_ID_PATH);
+  if (!existsSync(machineId)) {
+    mkdirSync(dirname(machineId), { recursive: true });
+    writeFileSync(machineId, `${randomBytes(16).toString("hex")}\n`);
+  }
+  prepareSocketPath(socketPath);
+}
+
+export interface BusServer {
+  /** Resolves with one line saying why, if dbus-daemon or our connection to it goes away. */
+  failure: Promise<string>;
+  close(): Promise<void>;
+}
+
+export async function start(socketPath: string, configPath: string, signal: AbortSignal): Promise<BusServer> {
+  prepareBus(socketPath);
+  const args = [`--config-file=${configPath}`, `--address=unix:path=${socketPath}`, "--nofork", "--nopidfile", "--nosyslog"];
+  // Its output goes through us rather than inheriting our stdout/stderr: whoever reads our output
+  // then sees it end when we end, even if dbus-daemon outlives a SIGKILL of this process.
+  const daemon: ChildProcess = spawn("dbus-daemon", args, { stdio: ["ignore", "pipe", "pipe"] });
+  daemon.stdout?.pipe(process.stdout, { end: false });
+  daemon.stderr?.pipe(process.stderr, { end: false });
+  let closing = false;
+  let reportFailure: (why: string) => void = () => {};
+  const failure = new Promise<string>((resolve) => (reportFailure = (why) => closing || resolve(why)));
+  const daemonGone = new AbortController();
+  const exited = new Promise<void>((resolve) => daemon.once("exit", () => resolve()));
+  daemon.once("error", (error) => {
+    reportFailure(`cannot start dbus-daemon: ${reason(error)}`);
+    daemonGone.abort();
+  });
+  daemon.once("exit", (code, killedBy) => {
+    reportFailure(`dbus-daemon exited (${killedBy ?? `code ${code}`}): the bus is gone`);
+    daemonGone.abort();
+  });
+
+  let bus: MessageBus | undefined;
+  const handle: BusServer = {
+    failure,
+    async close() {
+      closing = true;
+      // Reverse order of start: name, connection, daemon, socket file.
+      if (bus && !daemonGone.signal.aborted) {
+        await withTimeout(bus.releaseName(BUS_NAME), 300, "ReleaseName").catch(() => {});
+      }
+      if (bus) closeBus(bus);
+      if (daemon.exitCode === null && daemon.signalCode === null) {
+        daemon.kill("SIGTERM");
+        const killer = setTimeout(() => daemon.kill("SIGKILL"), 500);
+        await exited;
+        clearTimeout(killer);
+      }
+      removeSocket(socketPath);
+    },
+  };
+
+  try {
+    const waiting = AbortSignal.any([signal, daemonGone.signal]);
+    const ready = await waitForPath(socketPath, { attempts: 20, intervalMs: 250, what: "dbus-daemon socket", signal: waiting });
+    if (signal.aborted) return handle;
+    if (daemonGone.signal.aborted) throw new FatalError(await failure);
+    if (!ready) throw new FatalError(`dbus-daemon did not create ${socketPath} within 5 s`);
+
+    bus = sessionBus({ busAddress: `unix:path=${socketPath}`, authMethods: ["EXTERNAL"] });
+    bus.on("error", (error: unknown) => reportFailure(`connection to the bus lost: ${reason(error)}`));
+    const connected = new Promise<void>((resolve) => bus!.once("connect", () => resolve()));
+    await withTimeout(connected, STEP_TIMEOUT_MS, `connect to ${socketPath}`);
+
+    bus.export(OBJECT_PATH, new ExampleInterface(INTERFACE_NAME));
+    bus.addMethodHandler((call: Message) => rejectWrongSignature(bus!, call));
+    const reply = await withTimeout(bus.requestName(BUS_NAME, NameFlag.DO_NOT_QUEUE), STEP_TIMEOUT_MS, `RequestName ${BUS_NAME}`);
+    if (reply !== RequestNameReply.PRIMARY_OWNER) throw new FatalError(`${BUS_NAME} is already owned on this bus (reply ${reply})`);
+    return handle;
+  } catch (error) {
+    await handle.close();
+    if (error instanceof DBusError) throw new FatalError(`cannot own ${BUS_NAME}: ${error.type}: ${error.text}`);
+    throw error;
+  }
+}
+
+/** dbus-next's disconnect() only half-closes its socket; destroy it so nothing lingers. */
+function closeBus(bus: MessageBus): void {
+  bus.disconnect();
+  // Reason for the cast: the socket is not part of dbus-next's typed API.
+  (bus as unknown as { _connection: { stream: { destroy(): void } } })._connection.stream.destroy();
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({ options: { socket: { type: "string" }, config: { type: "string" } } });
+  const socketPath = values.socket ?? devicePath(SOCKET_PATH);
+  const configPath = values.config ?? devicePath(CONFIG_PATH);
+  if (!existsSync(configPath)) throw new FatalError(`bus config ${configPath} not found (--config FILE)`);
+  log(`dbus-server: bus ${socketPath}, config ${configPath}, name ${BUS_NAME}`);
+  const stopping = stopSignal();
+
+  const server = await start(socketPath, configPath, stopping);
+  if (!stopping.aborted) log(`dbus-server: ${BUS_NAME} serves GetInfo at ${OBJECT_PATH}`);
+  const failed = await Promise.race([untilAborted(stopping).then(() => null), server.failure]);
+  if (failed === null) log(`dbus-server: ${String(stopping.reason)} received, shutting down`);
+  await server.close();
+  if (failed !== null) throw new FatalError(failed);
+  return 0;
+}
+
+if (require.main === module) runMain(main);
