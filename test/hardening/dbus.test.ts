@@ -1,0 +1,179 @@
+// Hardening: the D-Bus service against >= 2,000 bad calls (wrong signatures, unknown members and
+// interfaces, oversize arguments, callers that vanish before the reply), dbus-server killed and
+// restarted 50 times under its client, and the attacker through the documented mesh.
+// Needs root: the seed's policy lets only root own org.pantavisor.Example.
+import { cpSync, existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { DBusError, Message, type MessageBus, sessionBus } from "dbus-next";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ChildProgram } from "../../mesh/process";
+import { startMesh, type Mesh } from "../../mesh/xconnect";
+import { REPO, run, stopAll, tempDir } from "../support/bundles";
+import { record, rssMb } from "../support/figures";
+
+const AS_ROOT = process.getuid?.() === 0;
+const SKIP = AS_ROOT ? "" : ": SKIPPED, needs root (the seed's policy lets only root own org.pantavisor.Example)";
+const INFO = '{"service": "dbus-example", "status": "active"}';
+const BUS_NAME = "org.pantavisor.Example";
+const OBJECT_PATH = "/org/pantavisor/Example";
+
+function connect(socketPath: string): Promise<MessageBus> {
+  const bus = sessionBus({ busAddress: `unix:path=${socketPath}`, authMethods: ["EXTERNAL"] });
+  return new Promise((resolve, reject) => {
+    bus.once("connect", () => resolve(bus));
+    bus.once("error", reject);
+  });
+}
+
+function call(bus: MessageBus, member: string, signature = "", body: unknown[] = [], iface = BUS_NAME): Promise<Message | null> {
+  return bus.call(new Message({ destination: BUS_NAME, path: OBJECT_PATH, interface: iface, member, signature, body }));
+}
+
+/** The D-Bus error name a call ended with, "reply" when it succeeded, "timeout" after 5 s. */
+async function outcome(promise: Promise<unknown>): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<string>((resolve) => (timer = setTimeout(() => resolve("timeout"), 5000)));
+  const result = promise.then(
+    () => "reply",
+    (error: unknown) => (error instanceof DBusError ? error.type : `not a D-Bus error: ${String(error)}`),
+  );
+  try {
+    return await Promise.race([result, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+describe.skipIf(!AS_ROOT)(`dbus-server under bad calls${SKIP}`, () => {
+  const root = tempDir("pv-harden-dbus-");
+  const socketPath = join(root.path, "run/dbus/system_bus_socket");
+  let server: ChildProgram;
+  let bus: MessageBus;
+  let rssBefore = 0;
+  let inputs = 0;
+
+  beforeAll(async () => {
+    cpSync(join(REPO, "containers", "dbus-server", "rootfs"), root.path, { recursive: true });
+    server = run("dbus-server", { env: { PV_ROOT: root.path } });
+    await server.waitForOutput(/serves GetInfo/);
+    bus = await connect(socketPath);
+    rssBefore = rssMb(server.pid);
+  });
+  afterAll(async () => {
+    bus?.disconnect();
+    await stopAll();
+    root.remove();
+  });
+
+  // Each kind: how to make one call, and the error the caller must see. Calls go in bursts of 100
+  // (dbus-daemon allows a connection 128 replies pending).
+  const KINDS: { name: string; count: number; call(bus: MessageBus, i: number): Promise<unknown>; expect: string }[] = [
+    { name: "wrong signature", count: 600, call: (b, i) => call(b, "GetInfo", ["s", "i", "as", "a{sv}"][i % 4]!, [["x", 1, ["a"], {}][i % 4]]), expect: "org.freedesktop.DBus.Error.InvalidArgs" },
+    { name: "unknown member", count: 600, call: (b, i) => call(b, `Nope${i}`), expect: "org.freedesktop.DBus.Error.UnknownMethod" },
+    { name: "unknown interface", count: 400, call: (b, i) => call(b, "GetInfo", "", [], `org.example.Other${i}`), expect: "org.freedesktop.DBus.Error.UnknownMethod" },
+    { name: "oversize argument (1 MiB)", count: 200, call: (b) => call(b, "GetInfo", "s", ["x".repeat(1 << 20)]), expect: "org.freedesktop.DBus.Error.InvalidArgs" },
+  ];
+
+  it.each(KINDS)("$count calls with $name: each gets $expect, the service stays up", async (kind) => {
+    const counts: Record<string, number> = {};
+    for (let start = 0; start < kind.count; start += 100) {
+      const burst = Array.from({ length: Math.min(100, kind.count - start) }, (_, j) => outcome(kind.call(bus, start + j)));
+      for (const result of await Promise.all(burst)) counts[result] = (counts[result] ?? 0) + 1;
+    }
+    inputs += kind.count;
+    expect(counts).toEqual({ [kind.expect]: kind.count });
+    expect((await call(bus, "GetInfo"))?.body).toEqual([INFO]);
+  });
+
+  it("200 callers that disconnect before the reply: the service stays up", async () => {
+    for (let i = 0; i < 200; i++) {
+      const quitter = await connect(socketPath);
+      void call(quitter, "GetInfo").catch(() => undefined);
+      quitter.disconnect();
+    }
+    inputs += 200;
+    expect((await call(bus, "GetInfo"))?.body).toEqual([INFO]);
+  });
+
+  it("the process never crashed and its memory stayed near its baseline", async () => {
+    expect(server.running).toBe(true);
+    expect(inputs).toBeGreaterThanOrEqual(2000);
+    const rssAfter = rssMb(server.pid);
+    const leak = Math.round((rssAfter - rssBefore) * 10) / 10;
+    record({ area: "dbus-server", check: "bad calls (4 kinds) + vanishing callers", inputs, crashes: 0, leakMb: leak, note: `RSS ${rssBefore} -> ${rssAfter} MB; every bad call got its D-Bus error` });
+    expect(leak).toBeLessThan(40);
+  });
+
+  it("SIGTERM during a stream of calls: exit 0 within 1 s, its dbus-daemon stopped, socket gone", async () => {
+    let calling = true;
+    const stream = (async () => {
+      while (calling) await outcome(call(bus, "GetInfo"));
+    })();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const daemons = daemonsFor(socketPath);
+    expect(daemons).toHaveLength(1);
+    const exit = await server.stop("SIGTERM", 1000);
+    calling = false;
+    bus.disconnect();
+    await stream;
+    record({ area: "dbus-server", check: "SIGTERM during a stream of calls", inputs: 1, crashes: exit.code === 0 ? 0 : 1, note: `exit ${exit.code ?? exit.signal}; dbus-daemon ${daemonsFor(socketPath).length === 0 ? "stopped" : "LEFT RUNNING"}` });
+    expect(exit).toEqual({ code: 0, signal: null });
+    expect(daemonsFor(socketPath)).toEqual([]);
+    expect(existsSync(socketPath)).toBe(false);
+  });
+});
+
+/** Pids of dbus-daemon processes whose command line names `socketPath`. */
+function daemonsFor(socketPath: string): number[] {
+  return readdirSync("/proc")
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(socketPath);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+describe.skipIf(!AS_ROOT)(`dbus-server killed and restarted${SKIP}`, () => {
+  let mesh: Mesh | undefined;
+  afterAll(() => mesh?.close());
+
+  it("50 times: dbus-client recovers each time by itself, its dbus-daemon goes with it", async () => {
+    mesh = await startMesh({ containers: [{ name: "dbus-server" }, { name: "dbus-client", args: ["--interval", "0.05"] }], profile: "documented" });
+    const ok = /string "\{"service": "dbus-example"/;
+    await mesh.waitForOutput("dbus-client", ok, 15_000);
+    const socket = join(mesh.rootOf("dbus-server"), "run/dbus/system_bus_socket");
+    let recoveries = 0;
+    for (let i = 0; i < 50; i++) {
+      await mesh.stop("dbus-server", "SIGKILL");
+      await mesh.waitForOutput("dbus-client", /retrying/, 10_000, mesh.mark("dbus-client"));
+      await mesh.start("dbus-server");
+      await mesh.waitForOutput("dbus-client", ok, 15_000, mesh.mark("dbus-client"));
+      recoveries++;
+    }
+    const output = mesh.output("dbus-client");
+    const daemons = daemonsFor(socket);
+    record({ area: "dbus-client", check: "dbus-server SIGKILLed + restarted 50x", inputs: 50, crashes: 0, recoveries, note: `${output.split("\n").filter((l) => /retrying/.test(l)).length} outage lines, ${daemons.length} dbus-daemon running at the end` });
+    expect(recoveries).toBe(50);
+    expect(output).not.toMatch(/^\s+at /m);
+    expect(daemons).toHaveLength(1); // the current server's, none left over from the 50 killed ones
+  }, 600_000);
+});
+
+describe.skipIf(!AS_ROOT)(`role abuse on D-Bus (documented)${SKIP}`, () => {
+  it("dbus-attacker finds nothing: every attempt refused, exit 0", async () => {
+    const mesh = await startMesh({ containers: [{ name: "dbus-server" }, { name: "dbus-attacker" }], profile: "documented" });
+    try {
+      const exit = await mesh.exited("dbus-attacker");
+      const verdicts = mesh.output("dbus-attacker").split("\n").filter((line) => /refused|VULNERABLE/.test(line));
+      record({ area: "dbus-attacker", check: "name theft, re-auth as uid 0, forged sender (documented)", inputs: 3, crashes: 0, note: exit.code === 0 ? "all refused" : "VULNERABLE" });
+      expect(exit, mesh.output("dbus-attacker")).toEqual({ code: 0, signal: null });
+      expect(verdicts.some((line) => line.includes("VULNERABLE"))).toBe(false);
+    } finally {
+      await mesh.close();
+    }
+  });
+});
