@@ -16,10 +16,11 @@
 // Stop: SIGTERM or Ctrl-C: exits 0.
 import { parseArgs } from "node:util";
 import { DBusError, Message, type MessageBus, sessionBus } from "dbus-next";
-import { log, reason } from "../../shared/log";
+import { socketProblem, tickOptions } from "../../shared/client";
+import { log } from "../../shared/log";
 import { devicePath } from "../../shared/paths";
 import { roleLabel } from "../../shared/role";
-import { FatalError, runMain } from "../../shared/run";
+import { runMain } from "../../shared/run";
 import { sleep, stopSignal } from "../../shared/shutdown";
 
 const SOCKET_PATH = "/run/dbus/system_bus_socket";
@@ -97,18 +98,7 @@ function explain(socketPath: string, role: string, error: unknown): string {
     if (error.type === "org.freedesktop.DBus.Error.ServiceUnknown") return `${BUS_NAME} is not on the bus (yet)`;
     return `D-Bus error ${error.type}: ${error.text}`;
   }
-  switch (reason(error)) {
-    case "ENOENT":
-      return `socket ${socketPath} not there yet (ENOENT)`;
-    case "ECONNREFUSED":
-      return `connection to ${socketPath} refused (ECONNREFUSED): bus not ready`;
-    case "EPIPE":
-    case "ECONNRESET":
-      // What a consumer sees when the mesh cannot reach the provider's bus and drops the connection.
-      return `connection to ${socketPath} closed before the bus answered (${reason(error)}): provider not ready`;
-    default:
-      return error instanceof Error ? error.message : String(error);
-  }
+  return socketProblem(socketPath, error) ?? (error instanceof Error ? error.message : String(error));
 }
 
 async function main(): Promise<number> {
@@ -117,9 +107,7 @@ async function main(): Promise<number> {
   });
   const socketPath = values.socket ?? devicePath(SOCKET_PATH);
   const role = roleLabel(values.role, "unknown");
-  const intervalSeconds = Number(values.interval ?? INTERVAL_SECONDS);
-  const count = values.count === undefined ? Infinity : Number(values.count);
-  if (!(intervalSeconds > 0) || !(count > 0)) throw new FatalError("--interval and --count must be positive numbers");
+  const { intervalSeconds, count } = tickOptions(values, INTERVAL_SECONDS);
   log(`dbus-client: bus ${socketPath}, role ${role}, every ${intervalSeconds} s`);
 
   const stopping = stopSignal();

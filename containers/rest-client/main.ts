@@ -12,9 +12,10 @@
 // Stop: SIGTERM or Ctrl-C: exits 0.
 import { Client } from "undici";
 import { parseArgs } from "node:util";
+import { socketProblem, tickOptions } from "../../shared/client";
 import { log, reason } from "../../shared/log";
 import { devicePath } from "../../shared/paths";
-import { FatalError, runMain } from "../../shared/run";
+import { runMain } from "../../shared/run";
 import { sleep, stopSignal } from "../../shared/shutdown";
 
 const SOCKET_PATH = "/run/pv/services/api.sock";
@@ -44,13 +45,9 @@ export async function getInfo(path: string, timeoutMs = REPLY_TIMEOUT_MS): Promi
 }
 
 function explain(path: string, error: unknown): string {
-  const code = reason(error);
-  const cause = (error as { cause?: unknown }).cause;
-  switch (cause !== undefined ? reason(cause) : code) {
-    case "ENOENT":
-      return `socket ${path} not there yet (ENOENT)`;
-    case "ECONNREFUSED":
-      return `connection to ${path} refused (ECONNREFUSED): provider not ready`;
+  // undici wraps the socket's error: the errno is on its cause.
+  const cause = (error as { cause?: unknown }).cause ?? error;
+  switch (reason(cause)) {
     case "UND_ERR_HEADERS_TIMEOUT":
     case "UND_ERR_BODY_TIMEOUT":
     case "UND_ERR_CONNECT_TIMEOUT":
@@ -58,7 +55,7 @@ function explain(path: string, error: unknown): string {
     case "UND_ERR_SOCKET":
       return `connection to ${path} closed before the reply was complete`;
     default:
-      return `request to ${path} failed: ${error instanceof Error ? error.message : String(error)}`;
+      return socketProblem(path, cause) ?? `request to ${path} failed: ${error instanceof Error ? error.message : String(error)}`;
   }
 }
 
@@ -67,9 +64,7 @@ async function main(): Promise<number> {
     options: { socket: { type: "string" }, interval: { type: "string" }, count: { type: "string" } },
   });
   const path = values.socket ?? devicePath(SOCKET_PATH);
-  const intervalSeconds = Number(values.interval ?? INTERVAL_SECONDS);
-  const count = values.count === undefined ? Infinity : Number(values.count);
-  if (!(intervalSeconds > 0) || !(count > 0)) throw new FatalError("--interval and --count must be positive numbers");
+  const { intervalSeconds, count } = tickOptions(values, INTERVAL_SECONDS);
   log(`rest-client: GET /info on ${path}, every ${intervalSeconds} s`);
 
   const stopping = stopSignal();

@@ -11,9 +11,10 @@
 // Stop: SIGTERM or Ctrl-C: exits 0.
 import { connect } from "node:net";
 import { parseArgs } from "node:util";
-import { log, reason } from "../../shared/log";
+import { socketProblem, tickOptions } from "../../shared/client";
+import { log } from "../../shared/log";
 import { devicePath } from "../../shared/paths";
-import { FatalError, runMain } from "../../shared/run";
+import { runMain } from "../../shared/run";
 import { sleep, stopSignal } from "../../shared/shutdown";
 
 const SOCKET_PATH = "/run/pv/services/raw.sock";
@@ -49,17 +50,7 @@ export function echo(path: string, message: string, timeoutMs = REPLY_TIMEOUT_MS
 }
 
 function explain(path: string, error: unknown): string {
-  switch (reason(error)) {
-    case "ENOENT":
-      return `socket ${path} not there yet (ENOENT)`;
-    case "ECONNREFUSED":
-      return `connection to ${path} refused (ECONNREFUSED): provider not ready`;
-    case "EPIPE":
-    case "ECONNRESET":
-      return `connection to ${path} closed by the other side (${reason(error)}): provider not reachable`;
-    default:
-      return error instanceof Error ? error.message : String(error);
-  }
+  return socketProblem(path, error) ?? (error instanceof Error ? error.message : String(error));
 }
 
 async function main(): Promise<number> {
@@ -67,9 +58,7 @@ async function main(): Promise<number> {
     options: { socket: { type: "string" }, interval: { type: "string" }, count: { type: "string" } },
   });
   const path = values.socket ?? devicePath(SOCKET_PATH);
-  const intervalSeconds = Number(values.interval ?? INTERVAL_SECONDS);
-  const count = values.count === undefined ? Infinity : Number(values.count);
-  if (!(intervalSeconds > 0) || !(count > 0)) throw new FatalError("--interval and --count must be positive numbers");
+  const { intervalSeconds, count } = tickOptions(values, INTERVAL_SECONDS);
   log(`unix-client: socket ${path}, every ${intervalSeconds} s`);
 
   const stopping = stopSignal();
