@@ -9,10 +9,12 @@ cd "$(dirname "$0")/.."
 # One line per need, so a reader sees why each package is here.
 APT_PACKAGES=(
   dbus               # dbus-daemon for the D-Bus example
-  python3-dbus       # the D-Bus benchmark baseline (pydbus-style service)
+  python3-dbus       # the D-Bus benchmark baseline (a python D-Bus service, as upstream's)
+  python3-gi         # ... and its GLib main loop
   socat              # the unix echo benchmark baseline (upstream's example is socat)
   curl               # README's "try it" commands
   g++ make python3   # node-gyp builds the native addons
+  gcc                # the benchmark compiles a small C echo server (the physical limit)
   pkgconf            # binding.gyp asks pkg-config for libdrm's and wayland's flags
   libdrm-dev         # the libdrm binding (native/libdrm)
   qemu-system-x86    # the real-KMS test boots a Debian kernel with the bochs DRM driver

@@ -24,7 +24,6 @@ import { devicePath } from "../../shared/paths";
 import { FatalError, runMain } from "../../shared/run";
 import { stopSignal, untilAborted } from "../../shared/shutdown";
 import { prepareSocketPath, removeSocket } from "../../shared/socket";
-import { waitForPath } from "../../shared/wait";
 
 const SOCKET_PATH = "/run/dbus/system_bus_socket";
 const CONFIG_PATH = "/etc/dbus-1/pv-example-system.conf";
@@ -35,6 +34,7 @@ const INTERFACE_NAME = "org.pantavisor.Example";
 // Byte for byte what the seed's Python service returns (json.dumps spacing).
 export const INFO = '{"service": "dbus-example", "status": "active"}';
 const STEP_TIMEOUT_MS = 3000;
+const READY_TIMEOUT_MS = 5000;
 
 class ExampleInterface extends dbusInterface.Interface {
   GetInfo(): string {
@@ -81,11 +81,13 @@ export interface BusServer {
 
 export async function start(socketPath: string, configPath: string, signal: AbortSignal): Promise<BusServer> {
   prepareBus(socketPath);
-  const args = [`--config-file=${configPath}`, `--address=unix:path=${socketPath}`, "--nofork", "--nopidfile", "--nosyslog"];
+  // --print-address: dbus-daemon writes its address on stdout once it accepts connections, which
+  // tells us it is ready sooner than polling for the socket file would.
+  const args = [`--config-file=${configPath}`, `--address=unix:path=${socketPath}`, "--nofork", "--nopidfile", "--nosyslog", "--print-address"];
   // Its output goes through us rather than inheriting our stdout/stderr: whoever reads our output
   // then sees it end when we end, even if dbus-daemon outlives a SIGKILL of this process.
   const daemon: ChildProcess = spawn("dbus-daemon", args, { stdio: ["ignore", "pipe", "pipe"] });
-  daemon.stdout?.pipe(process.stdout, { end: false });
+  const listening = firstLine(daemon.stdout!);
   daemon.stderr?.pipe(process.stderr, { end: false });
   let closing = false;
   let reportFailure: (why: string) => void = () => {};
@@ -122,11 +124,13 @@ export async function start(socketPath: string, configPath: string, signal: Abor
   };
 
   try {
-    const waiting = AbortSignal.any([signal, daemonGone.signal]);
-    const ready = await waitForPath(socketPath, { attempts: 20, intervalMs: 250, what: "dbus-daemon socket", signal: waiting });
+    const waiting = AbortSignal.any([signal, daemonGone.signal, AbortSignal.timeout(READY_TIMEOUT_MS)]);
+    const ready = await Promise.race([listening, untilAborted(waiting).then(() => null)]);
     if (signal.aborted) return handle;
     if (daemonGone.signal.aborted) throw new FatalError(await failure);
-    if (!ready) throw new FatalError(`dbus-daemon did not create ${socketPath} within 5 s`);
+    if (ready === null) throw new FatalError(`dbus-daemon did not listen on ${socketPath} within ${READY_TIMEOUT_MS / 1000} s`);
+    log(`dbus-daemon (pid ${daemon.pid}) listening at ${ready}`);
+    daemon.stdout?.pipe(process.stdout, { end: false });
 
     bus = sessionBus({ busAddress: `unix:path=${socketPath}`, authMethods: ["EXTERNAL"] });
     bus.on("error", (error: unknown) => reportFailure(`connection to the bus lost: ${reason(error)}`));
@@ -143,6 +147,21 @@ export async function start(socketPath: string, configPath: string, signal: Abor
     if (error instanceof DBusError) throw new FatalError(`cannot own ${BUS_NAME}: ${error.type}: ${error.text}`);
     throw error;
   }
+}
+
+/** Resolves with the first line a stream prints (dbus-daemon's address), then leaves the stream paused. */
+function firstLine(stream: NodeJS.ReadableStream): Promise<string> {
+  return new Promise((resolve) => {
+    let text = "";
+    const onData = (chunk: Buffer | string): void => {
+      text += chunk.toString();
+      if (!text.includes("\n")) return;
+      stream.off("data", onData);
+      stream.pause();
+      resolve(text.slice(0, text.indexOf("\n")));
+    };
+    stream.on("data", onData);
+  });
 }
 
 /** dbus-next's disconnect() only half-closes its socket; destroy it so nothing lingers. */

@@ -31,6 +31,8 @@ const WESTON = "weston";
 const DRM_ATTEMPTS = 30;
 const READY_TIMEOUT_MS = 10_000;
 const KILL_AFTER_MS = 3000;
+// Weston creates its socket within ~100 ms; a stat every 10 ms costs nothing and saves up to 90 ms of start-up.
+const SOCKET_POLL_MS = 10;
 
 export interface WestonOptions {
   socket: string;
@@ -89,7 +91,7 @@ export async function start(options: WestonOptions): Promise<Compositor> {
   void exited.then(() => (done = true));
 
   const deadline = Date.now() + READY_TIMEOUT_MS;
-  while (!existsSync(options.socket) && !done && Date.now() < deadline) await sleep(100);
+  while (!existsSync(options.socket) && !done && Date.now() < deadline) await sleep(SOCKET_POLL_MS);
   if (done || !existsSync(options.socket)) {
     const status = done ? await exited : await stop(child, exited);
     await Promise.race([logEnded, sleep(500)]); // its last lines may still be in the pipe

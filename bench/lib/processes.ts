@@ -1,0 +1,210 @@
+// The processes a benchmark starts: servers under test, their baselines, and the load generators.
+// Each runs in its own process group, so stopping it also stops what it started (dbus-daemon under
+// a shell script, Weston under wayland-server), and every one still running when the bench ends is
+// killed, whatever ended it.
+import { spawn, type ChildProcess } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { connect } from "node:net";
+import { performance } from "node:perf_hooks";
+
+export interface LaunchOptions {
+  env?: Record<string, string>;
+  cwd?: string;
+}
+
+export interface Proc {
+  readonly name: string;
+  readonly pid: number;
+  /** performance.now() just before spawn. */
+  readonly spawnedAt: number;
+  /** Everything printed so far, stdout and stderr as they arrived. */
+  output(): string;
+  /** Calls `listener` for every later line, with performance.now() at its arrival. */
+  onLine(listener: (line: string, at: number) => void): void;
+  /** Resolves with performance.now() at the arrival of the first line matching `pattern`. */
+  waitForLine(pattern: RegExp, timeoutMs: number): Promise<number>;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  readonly running: boolean;
+  /** SIGTERM to the process group, SIGKILL after a second; resolves once it has exited. */
+  stop(): Promise<void>;
+}
+
+const live = new Set<ChildProcess>();
+const KILL_AFTER_MS = 1000;
+
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-child.pid!, signal);
+  } catch {
+    // Already gone.
+  }
+}
+
+// Whatever ends the bench (an error, Ctrl-C), nothing it started outlives it.
+process.on("exit", () => {
+  for (const child of live) killGroup(child, "SIGKILL");
+});
+
+const cleanups = new Set<() => Promise<void>>();
+
+/** Registers what a signal must undo that is not a launched process (the mesh); call the result to unregister. */
+export function cleanupOnSignal(cleanup: () => Promise<void>): () => void {
+  cleanups.add(cleanup);
+  return () => cleanups.delete(cleanup);
+}
+
+/** On SIGINT/SIGTERM: run the registered clean-ups (3 s at most), then exit; the exit handler kills the rest. */
+export function stopOnSignal(): void {
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => {
+      process.stderr.write(`bench: ${signal} received, stopping what it started\n`);
+      const all = Promise.all([...cleanups].map((cleanup) => cleanup().catch(() => {})));
+      void Promise.race([all, sleep(3000)]).then(() => process.exit(signal === "SIGINT" ? 130 : 143));
+    });
+  }
+}
+
+export function launch(name: string, command: string, args: string[], options: LaunchOptions = {}): Proc {
+  const spawnedAt = performance.now();
+  const child = spawn(command, args, {
+    cwd: options.cwd,
+    env: { ...process.env, ...options.env },
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
+  });
+  live.add(child);
+  let text = "";
+  const listeners = new Set<(line: string, at: number) => void>();
+  for (const stream of [child.stdout!, child.stderr!]) {
+    let partial = "";
+    stream.setEncoding("utf8").on("data", (chunk: string) => {
+      const at = performance.now();
+      text += chunk;
+      const lines = (partial + chunk).split("\n");
+      partial = lines.pop()!;
+      for (const line of lines) for (const listener of listeners) listener(line, at);
+    });
+  }
+  let running = true;
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once("error", (error) => {
+      text += `cannot run ${command}: ${error.message}\n`;
+      running = false;
+      live.delete(child);
+      resolve({ code: 127, signal: null });
+    });
+    child.once("close", (code, signal) => {
+      running = false;
+      live.delete(child);
+      resolve({ code, signal });
+    });
+  });
+
+  return {
+    name,
+    pid: child.pid ?? -1,
+    spawnedAt,
+    exited,
+    get running() {
+      return running;
+    },
+    output: () => text,
+    onLine: (listener) => listeners.add(listener),
+    waitForLine(pattern, timeoutMs) {
+      return new Promise<number>((resolve, reject) => {
+        const done = (error: Error | null, at = 0): void => {
+          clearTimeout(timer);
+          listeners.delete(listener);
+          if (error) reject(error);
+          else resolve(at);
+        };
+        const listener = (line: string, at: number): void => {
+          if (pattern.test(line)) done(null, at);
+        };
+        const timer = setTimeout(() => done(new Error(`${name}: no line matching ${pattern} within ${timeoutMs} ms${tail(text)}`)), timeoutMs);
+        listeners.add(listener);
+        void exited.then(({ code, signal }) => done(new Error(`${name} exited (${signal ?? `code ${code}`}) before printing ${pattern}${tail(text)}`)));
+      });
+    },
+    async stop() {
+      if (!running) return;
+      killGroup(child, "SIGTERM");
+      const timer = setTimeout(() => killGroup(child, "SIGKILL"), KILL_AFTER_MS);
+      await exited;
+      clearTimeout(timer);
+      // The leader is gone; anything it left in its group goes too.
+      killGroup(child, "SIGKILL");
+    },
+  };
+}
+
+/** The last lines a process printed, for an error message. */
+export function tail(text: string, lines = 4): string {
+  const last = text.trim().split("\n").slice(-lines).join(" | ");
+  return last ? `: ${last}` : "";
+}
+
+function tryConnect(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(path);
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+}
+
+/** Polls `path` until a connection is accepted; resolves with performance.now() at that moment. */
+export async function waitConnectable(path: string, proc: Proc, timeoutMs: number): Promise<number> {
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline) {
+    if (await tryConnect(path)) return performance.now();
+    if (!proc.running) throw new Error(`${proc.name} exited before ${path} accepted connections${tail(proc.output())}`);
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+  throw new Error(`${proc.name}: ${path} did not accept connections within ${timeoutMs} ms${tail(proc.output())}`);
+}
+
+/**
+ * Resident memory of one process in MB, or null when it is gone: VmRSS (everything resident), or
+ * RssAnon (its private memory only: heap, stacks; not the pages of its executable and libraries,
+ * which the kernel can drop and re-read, and which processes running the same file share).
+ */
+export function rssMb(pid: number, field: "VmRSS" | "RssAnon" = "VmRSS"): number | null {
+  try {
+    const match = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return match ? Number(match[1]) / 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Resident memory of a process and all its descendants, in MB (what the container costs). */
+export function treeRssMb(pid: number): number | null {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // The parent pid is the 2nd field after the command name, which may contain spaces.
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+    } catch {
+      // Exited while we looked.
+    }
+  }
+  const own = rssMb(pid);
+  if (own === null) return null;
+  let total = 0;
+  for (const queue = [pid]; queue.length > 0; ) {
+    const next = queue.pop()!;
+    total += rssMb(next) ?? 0;
+    queue.push(...(children.get(next) ?? []));
+  }
+  return total;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
