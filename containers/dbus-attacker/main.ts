@@ -12,6 +12,7 @@
 // `VULNERABLE: ...`; exit 2: the bus could not be reached (nothing was tested).
 //
 // Run:  node dist/dbus-attacker/main.js [--socket PATH] [--role ROLE]   (PV_ROOT=DIR moves the default path)
+// Stop: SIGTERM or Ctrl-C ends the run between two steps, with no verdict: exit 0.
 //
 // Simplified: (b) and (c) speak SASL and D-Bus by hand on a plain socket (dbus-next's wire codec
 // encodes the messages), because dbus-next's own connection always runs an honest SASL exchange.
@@ -23,7 +24,7 @@ import { log, reason } from "../../shared/log";
 import { devicePath } from "../../shared/paths";
 import { roleLabel } from "../../shared/role";
 import { FatalError, runMain } from "../../shared/run";
-import { sleep } from "../../shared/shutdown";
+import { sleep, stopSignal, untilAborted } from "../../shared/shutdown";
 import { waitForPath } from "../../shared/wait";
 
 const SOCKET_PATH = "/run/dbus/system_bus_socket";
@@ -212,7 +213,10 @@ async function main(): Promise<number> {
   const path = values.socket ?? devicePath(SOCKET_PATH);
   const role = roleLabel(values.role, "nobody");
   log(`dbus-attacker: bus ${path}, role ${role}, running as uid ${process.getuid?.()}`);
-  if (!(await waitForPath(path, { attempts: 10, intervalMs: 500, what: "D-Bus socket" }))) throw new FatalError(`${path} never appeared: nothing tested`, 2);
+  const stopping = stopSignal();
+  const found = await waitForPath(path, { attempts: 10, intervalMs: 500, what: "D-Bus socket", signal: stopping });
+  if (stopping.aborted) return stopped(stopping, "before any attempt");
+  if (!found) throw new FatalError(`${path} never appeared: nothing tested`, 2);
   if (!(await waitForBus(path))) throw new FatalError(`no bus answered behind ${path}: nothing tested`, 2);
 
   const verdicts: [string, Verdict][] = [];
@@ -220,13 +224,18 @@ async function main(): Promise<number> {
     verdicts.push([attempt, verdict]);
     log(`${verdict.vulnerable ? "VULNERABLE" : "refused   "} ${attempt}: ${verdict.detail}`);
   };
-  try {
+  const attempts = async (): Promise<void> => {
     report(`(a) own ${BUS_NAME}`, await tryOwnName(path));
     const reauth = await tryReauthAsRoot(path, role);
     report("(b) re-authenticate as uid 0", reauth);
     if (reauth.bus === null) report("(c) forged sender", { vulnerable: false, detail: "not tried: no authenticated connection" });
     else report("(c) forged sender", await tryForgedSender(reauth.bus));
     reauth.bus?.close();
+  };
+  try {
+    // A signal ends the run between two steps; the connections still open close with the process.
+    await Promise.race([attempts(), untilAborted(stopping)]);
+    if (stopping.aborted) return stopped(stopping, `after ${verdicts.length} of 3 attempts`);
   } catch (error) {
     if (error instanceof Unreachable) throw new FatalError(`${error.message}: nothing tested`, 2);
     throw error;
@@ -239,6 +248,11 @@ async function main(): Promise<number> {
   }
   log(`VULNERABLE: ${open.join("; ")} (role ${role})`);
   return 1;
+}
+
+function stopped(stopping: AbortSignal, when: string): number {
+  log(`dbus-attacker: ${String(stopping.reason)} received ${when}: no verdict`);
+  return 0;
 }
 
 if (require.main === module) runMain(main);
