@@ -43,7 +43,7 @@ function countFrames(proc: Proc, frames: number, enough: () => void): () => Fram
       attached = true;
     } else if (/ -> wl_surface@\d+\.commit\(\)/.test(line) && attached && Number.isNaN(firstFrameAt)) {
       firstFrameAt = at;
-    } else if ((match = /^\[[\d.]+\] wl_callback@(\d+)\.done\(/.exec(line)) && pending.delete(match[1]!)) {
+    } else if ((match = /^\[\s*[\d.]+\] wl_callback@(\d+)\.done\(/.exec(line)) && pending.delete(match[1]!)) {
       lastCallbackAt = at;
       if (++callbacks === frames) enough();
     }
