@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ChildProgram } from "../../mesh/process";
 import { run, stopAll, tempDir } from "../support/bundles";
 import { record, rssMb } from "../support/figures";
+import { openSocket } from "../support/net";
 
 const VALID = "GET /info HTTP/1.1\r\nHost: localhost\r\n\r\n";
 
@@ -143,13 +144,6 @@ async function pool<T>(tasks: (() => Promise<T>)[], limit: number): Promise<T[]>
   return results;
 }
 
-function openConnection(path: string): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(path, () => resolve(socket));
-    socket.on("error", reject);
-  });
-}
-
 /** GET /info on an open connection; resolves with the status once the server closes it. */
 function requestOn(socket: Socket): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -207,7 +201,7 @@ describe("rest-server under hostile input", () => {
     // then send every request at once while all 1,000 are open.
     const sockets: Socket[] = [];
     for (let wave = 0; wave < 10; wave++) {
-      sockets.push(...(await Promise.all(Array.from({ length: 100 }, () => openConnection(path)))));
+      sockets.push(...(await Promise.all(Array.from({ length: 100 }, () => openSocket(path)))));
     }
     const statuses = await Promise.all(sockets.map((socket) => requestOn(socket)));
     expect(statuses.filter((s) => s === 200)).toHaveLength(1000);

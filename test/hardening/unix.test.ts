@@ -2,19 +2,13 @@
 // reads slowly (memory must stay bounded: backpressure), and clients that vanish mid-write.
 // No byte may be lost or mixed between clients.
 import { createHash, randomBytes } from "node:crypto";
-import { connect, type Socket } from "node:net";
+import type { Socket } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ChildProgram } from "../../mesh/process";
 import { run, stopAll, tempDir } from "../support/bundles";
 import { record, rssMb } from "../support/figures";
-
-function open(path: string): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(path, () => resolve(socket));
-    socket.on("error", reject);
-  });
-}
+import { openSocket } from "../support/net";
 
 /** Writes `payload` on an open socket and resolves with exactly that many echoed bytes. */
 function echoOn(socket: Socket, payload: Buffer): Promise<Buffer> {
@@ -50,7 +44,7 @@ describe("unix-server under load", () => {
 
   it("1,000 concurrent clients each get back exactly their own bytes", async () => {
     const sockets: Socket[] = [];
-    for (let wave = 0; wave < 10; wave++) sockets.push(...(await Promise.all(Array.from({ length: 100 }, () => open(path)))));
+    for (let wave = 0; wave < 10; wave++) sockets.push(...(await Promise.all(Array.from({ length: 100 }, () => openSocket(path)))));
     const payloads = sockets.map(() => randomBytes(4096));
     const echoes = await Promise.all(sockets.map((socket, i) => echoOn(socket, payloads[i]!)));
     const intact = echoes.filter((echo, i) => echo.equals(payloads[i]!)).length;
@@ -61,7 +55,7 @@ describe("unix-server under load", () => {
   it("a 64 MB payload from a client that stops reading: the server stops reading too, every byte comes back", async () => {
     const total = 64 << 20;
     const block = randomBytes(64 << 10); // small blocks: a write counts as taken once it completes
-    const socket = await open(path);
+    const socket = await openSocket(path);
     const received = createHash("sha256");
     let receivedBytes = 0;
     const done = new Promise<void>((resolve, reject) => {
@@ -115,14 +109,14 @@ describe("unix-server under load", () => {
 
   it("clients that vanish mid-write do not disturb the others", async () => {
     const vanishing = Array.from({ length: 200 }, async () => {
-      const socket = await open(path);
+      const socket = await openSocket(path);
       socket.on("error", () => undefined);
       socket.write(randomBytes(64 * 1024));
       socket.destroy();
     });
     const steady = Array.from({ length: 50 }, async () => {
       const payload = randomBytes(16 * 1024);
-      return (await echoOn(await open(path), payload)).equals(payload);
+      return (await echoOn(await openSocket(path), payload)).equals(payload);
     });
     await Promise.all(vanishing);
     const intact = (await Promise.all(steady)).filter(Boolean).length;
