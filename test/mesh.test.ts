@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startMesh, type Mesh } from "../mesh/xconnect";
 import type { Profile } from "../mesh/types/link";
 import { REPO, tempDir } from "./support/bundles";
+import { echoOn, openSocket } from "./support/net";
 
 const FAST = ["--interval", "0.3"];
 const PAIRS = [
@@ -41,24 +42,6 @@ function get(socketPath: string, path: string, headers: Record<string, string> =
   });
 }
 
-/** Sends `payload` through the consumer's socket; resolves with what came back, once it is all there. */
-function echoThrough(socketPath: string, payload: Buffer): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let received = 0;
-    const socket = connect(socketPath, () => socket.write(payload));
-    socket.on("data", (chunk: Buffer) => {
-      chunks.push(chunk);
-      received += chunk.length;
-      if (received >= payload.length) {
-        socket.destroy();
-        resolve(Buffer.concat(chunks));
-      }
-    });
-    socket.on("error", reject);
-  });
-}
-
 /** Connects, lets `act` write, and lists what arrives ("data:<text>", "end") within `ms`. */
 function collect(socketPath: string, act: (socket: Socket) => void, ms: number): Promise<string[]> {
   return new Promise((resolve, reject) => {
@@ -87,7 +70,7 @@ describe.each<Profile>(["documented", "master"])("profile %s", (profile) => {
     expect(mesh.output("unix-client")).not.toMatch(/MISMATCH/);
     const payload = Buffer.alloc(1 << 20);
     for (let i = 0; i < payload.length; i++) payload[i] = (i * 7919) & 0xff;
-    const back = await echoThrough(join(mesh.rootOf("unix-client"), "run/pv/services/raw.sock"), payload);
+    const back = await echoOn(await openSocket(join(mesh.rootOf("unix-client"), "run/pv/services/raw.sock")), payload);
     expect(back.equals(payload)).toBe(true);
   });
 

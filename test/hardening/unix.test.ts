@@ -8,25 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ChildProgram } from "../../mesh/process";
 import { run, stopAll, tempDir } from "../support/bundles";
 import { record, rssMb } from "../support/figures";
-import { openSocket } from "../support/net";
-
-/** Writes `payload` on an open socket and resolves with exactly that many echoed bytes. */
-function echoOn(socket: Socket, payload: Buffer): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let received = 0;
-    socket.on("data", (chunk: Buffer) => {
-      chunks.push(chunk);
-      received += chunk.length;
-      if (received >= payload.length) {
-        socket.destroy();
-        resolve(Buffer.concat(chunks));
-      }
-    });
-    socket.on("error", reject);
-    socket.write(payload);
-  });
-}
+import { echoOn, openSocket } from "../support/net";
 
 describe("unix-server under load", () => {
   const dir = tempDir("pv-harden-unix-");

@@ -20,3 +20,21 @@ export async function openSocket(path: string, deadlineMs = 10_000): Promise<Soc
     }
   }
 }
+
+/** Writes `payload` on an open socket and resolves with exactly that many echoed bytes, then closes it. */
+export function echoOn(socket: Socket, payload: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let received = 0;
+    socket.on("data", (chunk: Buffer) => {
+      chunks.push(chunk);
+      received += chunk.length;
+      if (received >= payload.length) {
+        socket.destroy();
+        resolve(Buffer.concat(chunks));
+      }
+    });
+    socket.on("error", reject);
+    socket.write(payload);
+  });
+}
