@@ -1,6 +1,6 @@
-// The socket plumbing that most service types share: a listening socket injected at the
-// consumer's target, and a splice between each consumer connection and a fresh connection to the
-// provider. The two profiles differ only in how a connection ends (see ../shared/xconnect.md):
+// The plumbing the service types share: how a target is prepared in the consumer, a listening
+// socket injected there, and a splice between each consumer connection and a fresh connection to
+// the provider. The two profiles differ only in how a connection ends (README.md, "Profiles"):
 //   documented: a half-close is forwarded both ways, like a plain proxy.
 //   master:     as pv-xconnect master measured: a consumer's half-close is not forwarded, and when
 //               the provider closes, the consumer sees EOF only once it has been idle for
@@ -11,12 +11,17 @@ import { dirname } from "node:path";
 import type { Injection, Link, MeshOptions } from "./types/link";
 
 /**
- * Binds a listening socket at `path` the way pv-xconnect injects one: parent directories 0755,
- * whatever was at the path removed, the socket made 0666 so any user in the consumer can connect.
+ * Prepares a target the way pv-xconnect does before it injects anything there (a socket, a device
+ * node, a link): parent directories created 0755, whatever was at the path removed.
  */
-export async function listenAt(path: string, onConnection: (consumer: Socket) => void): Promise<Injection> {
+export function clearTarget(path: string): void {
   mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
   rmSync(path, { force: true, recursive: true });
+}
+
+/** Binds a listening socket at `path` as pv-xconnect injects one: a cleared target, a 0666 socket any user can reach. */
+export async function listenAt(path: string, onConnection: (consumer: Socket) => void): Promise<Injection> {
+  clearTarget(path);
   const open = new Set<Socket>();
   const server = createServer({ allowHalfOpen: true }, (consumer) => {
     open.add(consumer);

@@ -2,8 +2,9 @@
 // machine, without root, so that tests and the demo see what a device would show.
 //
 // Given container folders (containers/<name>/ with services.json and/or args.json), it
-//   1. builds the graph exactly as pv-xconnect does (../shared/xconnect.md, "The graph"), failing
-//      when a consumer requires a service nobody exports (a device rolls such a revision back);
+//   1. builds the graph exactly as pv-xconnect does (one entry per requirement x matching export,
+//      see GraphEntry), failing when a consumer requires a service nobody exports (a device rolls
+//      such a revision back);
 //   2. serves it as `GET /xconnect-graph` on a pv-ctrl-like unix socket, answered in one write;
 //   3. runs each container's bundle as a child process whose "/" is a folder of its own
 //      (PV_ROOT=<workDir>/<name>/root, pre-filled with containers/<name>/rootfs/ when present);
@@ -70,8 +71,9 @@ export interface MeshConfig {
 
 interface Container {
   name: string;
-  program: string;
+  /** Its root directory on the host (PV_ROOT), and what fills it at start (containers/<name>/rootfs). */
   root: string;
+  rootfs: string;
   exports: ServiceExport[];
   required: ServiceRequirement[];
   optional: ServiceRequirement[];
@@ -110,9 +112,9 @@ export class Mesh {
 
   constructor(
     readonly workDir: string,
-    private readonly config: MeshConfig,
-    repoRoot: string,
+    private readonly config: MeshConfig & { repoRoot: string },
   ) {
+    const { repoRoot } = config;
     this.ctrlSocket = join(workDir, "pv-ctrl");
     this.options = {
       profile: config.profile,
@@ -129,8 +131,8 @@ export class Mesh {
       const root = join(workDir, spec.name, "root");
       const container: Container = {
         name: spec.name,
-        program,
         root,
+        rootfs: join(dir, "rootfs"),
         exports: existsSync(join(dir, "services.json")) ? loadServices(join(dir, "services.json")) : [],
         required: args.required,
         optional: args.optional,
@@ -230,8 +232,7 @@ export class Mesh {
     for (const container of this.containers.values()) {
       rmSync(container.root, { recursive: true, force: true });
       mkdirSync(container.root, { recursive: true, mode: 0o755 });
-      const rootfs = join(this.config.repoRoot ?? findRepoRoot(), "containers", container.name, "rootfs");
-      if (existsSync(rootfs)) cpSync(rootfs, container.root, { recursive: true });
+      if (existsSync(container.rootfs)) cpSync(container.rootfs, container.root, { recursive: true });
       for (const device of container.devices) copyDeviceNode(device, join(container.root, device));
       container.process.start();
     }
@@ -349,7 +350,7 @@ export async function startMesh(config: MeshConfig): Promise<Mesh> {
   chmodSync(workDir, 0o755);
   let mesh: Mesh;
   try {
-    mesh = new Mesh(workDir, { ...config, repoRoot }, repoRoot);
+    mesh = new Mesh(workDir, { ...config, repoRoot });
   } catch (error) {
     rmSync(workDir, { recursive: true, force: true });
     throw error;

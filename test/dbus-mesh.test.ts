@@ -1,7 +1,7 @@
 // The D-Bus example through the local mesh, under both profiles: dbus-server's own dbus-daemon,
 // dbus-client (role root), dbus-client-nobody (role nobody) and dbus-attacker (role nobody).
 // documented: every role really authenticates as its uid and the seed's policy decides.
-// master: pv-xconnect master's SASL rewrite, with its weaknesses (../shared/xconnect.md).
+// master: pv-xconnect master's SASL rewrite, with its weaknesses (README.md, "Profiles").
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

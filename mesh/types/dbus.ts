@@ -10,7 +10,7 @@
 //     provider's socket and hands the connected socket back over its IPC channel. Every EXTERNAL
 //     claim of the consumer (AUTH and DATA lines, up to BEGIN) is replaced by that uid, so an honest
 //     client is accepted and no client can claim another uid. Then a byte splice.
-//   master: as pv-xconnect master measured (../../shared/xconnect.md): the mesh connects itself
+//   master: as pv-xconnect master measured (README.md, "Profiles"): the mesh connects itself
 //     (uid 0 on a device), rewrites the first `AUTH EXTERNAL <hex>` line only, then splices. So only
 //     role root authenticates for one-step clients, a multi-step client (AUTH EXTERNAL, then DATA)
 //     becomes uid 0, and a client rejected once can send `AUTH EXTERNAL 30` and become root.

@@ -3,8 +3,9 @@
 // talks to the kernel driver directly. Creating a device node needs root (CAP_MKNOD); without it
 // the mesh cannot inject DRM and says so.
 import { execFileSync } from "node:child_process";
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, rmSync, type Stats } from "node:fs";
-import { dirname, join } from "node:path";
+import { chmodSync, chownSync, existsSync, lstatSync, readdirSync, rmSync, type Stats } from "node:fs";
+import { join } from "node:path";
+import { clearTarget } from "../proxy";
 import type { Injection, Injector } from "./link";
 
 /** The device's major and minor numbers (Linux's dev_t encoding, as glibc's major()/minor()). */
@@ -34,8 +35,7 @@ export function copyDeviceNode(from: string, to: string): void {
   }
   const stat = deviceAt(from);
   const [major, minor] = majorMinor(stat.rdev);
-  mkdirSync(dirname(to), { recursive: true, mode: 0o755 });
-  rmSync(to, { force: true, recursive: true });
+  clearTarget(to);
   // Node has no mknod(); coreutils' mknod makes the same system call.
   execFileSync("mknod", [to, stat.isCharacterDevice() ? "c" : "b", String(major), String(minor)]);
   chmodSync(to, stat.mode & 0o7777); // explicit, so the umask cannot narrow it

@@ -4,15 +4,13 @@
 //               socket itself: a symbolic link at its target. Through it the consumer talks to the
 //               compositor directly, fds included; it follows a restarted compositor's new socket.
 //   master:     what pv-xconnect master does: a plain byte proxy, without ancillary data, so the
-//               registry works and anything carrying an fd is lost (see ../../shared/xconnect.md).
-import { lstatSync, mkdirSync, readlinkSync, rmSync, symlinkSync } from "node:fs";
-import { dirname } from "node:path";
-import { spliceProxy } from "../proxy";
+//               registry works and anything carrying an fd is lost (README.md, "Profiles").
+import { lstatSync, readlinkSync, rmSync, symlinkSync } from "node:fs";
+import { clearTarget, spliceProxy } from "../proxy";
 import type { Injection, Injector, Link, MeshOptions } from "./link";
 
 async function linkProviderSocket(link: Link): Promise<Injection> {
-  mkdirSync(dirname(link.targetPath), { recursive: true, mode: 0o755 });
-  rmSync(link.targetPath, { force: true, recursive: true });
+  clearTarget(link.targetPath);
   symlinkSync(link.socketPath, link.targetPath);
   return {
     async close() {
