@@ -4,8 +4,8 @@
 // Run:  npm start -- [--profile documented|master] [--duration SECONDS] [--keep]
 //       (npm start builds first; `node dist/mesh/demo.js` runs the built demo as is)
 // Stop: Ctrl-C, or after --duration: every container gets SIGTERM, the mesh is torn down, exit 0.
-import { spawnSync } from "node:child_process";
 import { parseArgs } from "node:util";
+import { onPath } from "./process";
 import { drmUnavailable, hostDrmNodes } from "./types/drm";
 import { PROFILES, type Profile } from "./types/link";
 import { startMesh, type ContainerSpec, type GraphEntry } from "./xconnect";
@@ -37,7 +37,7 @@ const PATTERNS: Pattern[] = [
     name: "D-Bus",
     containers: [{ name: "dbus-server" }, { name: "dbus-client", args: FAST }, { name: "dbus-client-nobody", args: FAST }],
     unavailable: () =>
-      spawnSync("sh", ["-c", "command -v dbus-daemon"]).status !== 0
+      !onPath("dbus-daemon")
         ? "dbus-daemon is not installed (apt-get install dbus)"
         : process.getuid?.() !== 0
           ? "needs root: the mesh connects to the bus as each role's uid"
@@ -63,7 +63,7 @@ const PATTERNS: Pattern[] = [
       { name: "wayland-server", args: ["--backend", "headless"] },
       { name: "wayland-client", args: ["--report", "60"] },
     ],
-    unavailable: () => (spawnSync("sh", ["-c", "command -v weston"]).status === 0 ? null : "weston is not installed (apt-get install weston)"),
+    unavailable: () => (onPath("weston") ? null : "weston is not installed (apt-get install weston)"),
   },
 ];
 

@@ -1,6 +1,7 @@
 // A program bundle run as a child process, with its output kept line by line: what the mesh uses
 // for each "container", and what the tests use to run a bundle on its own.
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 
 export interface Exit {
   code: number | null;
@@ -156,5 +157,24 @@ export class ChildProgram {
     const waiters = [...this.waiters];
     this.waiters.clear();
     for (const wake of waiters) wake();
+  }
+}
+
+/** Whether `command` can be run: on PATH, or an executable path. */
+export function onPath(command: string): boolean {
+  return spawnSync("sh", ["-c", 'command -v "$0"', command], { stdio: "ignore" }).status === 0;
+}
+
+/**
+ * Resident memory of a process in MB, or null when it is gone: VmRSS (everything resident) or
+ * RssAnon (its private memory only: heap and stacks, not the pages of its executable and libraries,
+ * which processes running the same file share).
+ */
+export function rssMb(pid: number, field: "VmRSS" | "RssAnon" = "VmRSS"): number | null {
+  try {
+    const match = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return match ? Number(match[1]) / 1024 : null;
+  } catch {
+    return null;
   }
 }

@@ -9,19 +9,19 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FigureResult } from "../bench/lib/figures";
 import type { Report } from "../bench/lib/report";
 import { bundle, tempDir } from "./support/bundles";
+import { onPath } from "../mesh/process";
 
 const ROWS = ["REST GET /info", "unix echo", "D-Bus GetInfo", "spawn to ready", "mesh stand-in overhead", "Wayland", "bundle size"];
 const RUN_TIMEOUT_MS = 90_000;
 
 /** Rows whose system tools are missing here: those may say "not measured", and the test says why. */
 function unavailableRows(): Map<string, string> {
-  const has = (command: string): boolean => spawnSync("sh", ["-c", `command -v "$0"`, command]).status === 0;
   const python = (module: string): boolean => spawnSync("/usr/bin/python3", ["-c", `import ${module}`]).status === 0;
   const rows = new Map<string, string>();
-  if (!has("/usr/bin/python3")) rows.set("REST GET /info", "no /usr/bin/python3");
-  if (!has("socat") || !has("cc")) rows.set("unix echo", "socat or cc missing (apt-get install socat gcc)");
-  if (!has("dbus-daemon") || !python("dbus") || !python("gi")) rows.set("D-Bus GetInfo", "dbus-daemon, python3-dbus or python3-gi missing");
-  if (!has("weston") || !has("weston-simple-shm")) rows.set("Wayland", "weston missing (apt-get install weston)");
+  if (!onPath("/usr/bin/python3")) rows.set("REST GET /info", "no /usr/bin/python3");
+  if (!onPath("socat") || !onPath("cc")) rows.set("unix echo", "socat or cc missing (apt-get install socat gcc)");
+  if (!onPath("dbus-daemon") || !python("dbus") || !python("gi")) rows.set("D-Bus GetInfo", "dbus-daemon, python3-dbus or python3-gi missing");
+  if (!onPath("weston") || !onPath("weston-simple-shm")) rows.set("Wayland", "weston missing (apt-get install weston)");
   return rows;
 }
 

@@ -1,36 +1,17 @@
 // dbus-server's bundle on its own, with a real dbus-daemon: the reply, D-Bus errors for bad calls,
 // a burst of calls, and how it ends (SIGTERM; dbus-daemon dying under it).
-import { cpSync, existsSync, readdirSync, readFileSync } from "node:fs";
+import { cpSync, existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { DBusError, Message, type MessageBus, sessionBus } from "dbus-next";
+import { DBusError, Message, type MessageBus } from "dbus-next";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { ChildProgram } from "../mesh/process";
 import { REPO, run, stopAll, tempDir } from "./support/bundles";
+import { callExample, connectBus, daemonPids, INFO } from "./support/dbus";
 
-const INFO = '{"service": "dbus-example", "status": "active"}';
 // The seed's policy lets only root own org.pantavisor.Example, so the server must run as root.
 const AS_ROOT = process.getuid?.() === 0;
 const SKIP_REASON = "SKIPPED: needs root (the seed's policy lets only root own org.pantavisor.Example)";
 if (!AS_ROOT) console.warn(`dbus-server tests: ${SKIP_REASON}`);
-
-/** Pids of the dbus-daemon listening on `socketPath` (found by its command line). */
-function daemonPids(socketPath: string): number[] {
-  return readdirSync("/proc")
-    .filter((entry) => /^\d+$/.test(entry))
-    .filter((pid) => {
-      try {
-        const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-        return argv[0]?.endsWith("dbus-daemon") && argv.includes(`--address=unix:path=${socketPath}`);
-      } catch {
-        return false; // the process ended while we looked
-      }
-    })
-    .map(Number);
-}
-
-function call(bus: MessageBus, member: string, signature = "", body: unknown[] = []): Promise<Message | null> {
-  return bus.call(new Message({ destination: "org.pantavisor.Example", path: "/org/pantavisor/Example", interface: "org.pantavisor.Example", member, signature, body }));
-}
 
 async function errorOf(promise: Promise<unknown>): Promise<DBusError> {
   const error: unknown = await promise.then(() => null, (e: unknown) => e);
@@ -60,35 +41,31 @@ describe.skipIf(!AS_ROOT)(`dbus-server (bundle, real dbus-daemon)${AS_ROOT ? "" 
     root.remove();
   });
 
-  function connect(): Promise<MessageBus> {
-    const client = sessionBus({ busAddress: `unix:path=${socketPath}`, authMethods: ["EXTERNAL"] });
-    bus = client;
-    return new Promise((resolve, reject) => {
-      client.once("connect", () => resolve(client));
-      client.once("error", reject);
-    });
+  async function connect(): Promise<MessageBus> {
+    bus = await connectBus(socketPath);
+    return bus;
   }
 
   it("prepares its bus and answers GetInfo with the seed's exact string", async () => {
     expect(existsSync(join(root.path, "var/lib/dbus/machine-id"))).toBe(true);
     expect(readFileSync(join(root.path, "var/lib/dbus/machine-id"), "utf8")).toMatch(/^[0-9a-f]{32}\n$/);
-    const reply = await call(await connect(), "GetInfo");
+    const reply = await callExample(await connect(), "GetInfo");
     expect(reply?.signature).toBe("s");
     expect(reply?.body).toEqual([INFO]);
   });
 
   it("answers an unknown method and a wrong signature with D-Bus errors, and keeps serving", async () => {
     const client = await connect();
-    const unknown = await errorOf(call(client, "Shutdown"));
+    const unknown = await errorOf(callExample(client, "Shutdown"));
     expect(unknown.type).toBe("org.freedesktop.DBus.Error.UnknownMethod");
-    const wrong = await errorOf(call(client, "GetInfo", "s", ["surprise"]));
+    const wrong = await errorOf(callExample(client, "GetInfo", "s", ["surprise"]));
     expect(wrong.type).toBe("org.freedesktop.DBus.Error.InvalidArgs");
     expect(wrong.text).toBe('GetInfo takes signature "", got "s"');
     const noInterface = await errorOf(
       client.call(new Message({ destination: "org.pantavisor.Example", path: "/org/pantavisor/Example", interface: "org.pantavisor.Nope", member: "GetInfo" })),
     );
     expect(noInterface.type).toBe("org.freedesktop.DBus.Error.UnknownMethod");
-    expect((await call(client, "GetInfo"))?.body).toEqual([INFO]);
+    expect((await callExample(client, "GetInfo"))?.body).toEqual([INFO]);
     expect(server.running).toBe(true);
   });
 
@@ -97,7 +74,7 @@ describe.skipIf(!AS_ROOT)(`dbus-server (bundle, real dbus-daemon)${AS_ROOT ? "" 
     const replies: unknown[] = [];
     // In bursts of 100: the bus allows 128 pending replies per connection by default.
     for (let burst = 0; burst < 10; burst++) {
-      const answers = await Promise.all(Array.from({ length: 100 }, () => call(client, "GetInfo")));
+      const answers = await Promise.all(Array.from({ length: 100 }, () => callExample(client, "GetInfo")));
       replies.push(...answers.map((reply) => reply?.body[0]));
     }
     expect(replies).toHaveLength(1000);

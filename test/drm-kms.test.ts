@@ -2,7 +2,6 @@
 // (the bochs DRM driver: a real card0, no render node) and, loaded later, virtio-gpu (a render
 // node). The guest runner (kms/guest.ts) runs the bundles from dist/; this test reads the serial
 // console and takes a `screendump` while drm-master holds its picture.
-import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -12,6 +11,7 @@ import { fetchKernel } from "./kms/kernel";
 import { buildInitramfs } from "./kms/initramfs";
 import { readPpm } from "./kms/ppm";
 import { Qemu } from "./kms/qemu";
+import { onPath } from "../mesh/process";
 
 const REPO = resolve(__dirname, "..");
 const CACHE = process.env.PV_KMS_CACHE ?? join(REPO, ".work", "kms");
@@ -22,11 +22,7 @@ const REQUIRED = process.env.PV_REQUIRE_KMS === "1";
 
 function missingTool(): string | null {
   for (const tool of ["qemu-system-x86_64", "apt-get", "apt-cache", "dpkg-deb", "ldd"]) {
-    try {
-      execFileSync("sh", ["-c", `command -v ${tool}`], { stdio: "ignore" });
-    } catch {
-      return `${tool} is not installed (apt-get install qemu-system-x86 busybox-static)`;
-    }
+    if (!onPath(tool)) return `${tool} is not installed (apt-get install qemu-system-x86 busybox-static)`;
   }
   return null;
 }
@@ -138,9 +134,6 @@ describe("DRM programs on a real kernel's KMS (qemu)", () => {
   test("through the local mesh, drm-master modesets on the drm injector's copy of card0", (context) => {
     if (skip !== null) return context.skip(skip);
     const mesh = guest.filter((l) => l.startsWith("mesh:") || l.startsWith("GUEST MESH")).join("\n");
-    if (mesh.includes("type drm, which this mesh does not inject yet")) {
-      return context.skip("mesh/xconnect.ts does not wire injectDrm (mesh/types/drm.ts) into its injector table yet");
-    }
     expect(mesh).toMatch(/mesh:mesh\| drm-master: drm-master: device 226:0 injected at \/dev\/dri\/card0/);
     expect(mesh).toMatch(/mesh:drm-master\| .*opened \/tmp\/\S+\/drm-master\/root\/dev\/dri\/card0: driver bochs-drm /);
     expect(mesh).toMatch(/mesh:drm-master\| .*modeset OK: connector \d+, mode \d+x\d+@\d+, CRTC \d+, fb \d+/);

@@ -2,26 +2,16 @@
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { run, stopAll, tempDir } from "./support/bundles";
+import { cleanUp, run, scratchDir } from "./support/bundles";
 
-const dirs: { remove(): void }[] = [];
-afterEach(async () => {
-  await stopAll();
-  for (const dir of dirs.splice(0)) dir.remove();
-});
-
-function root(): string {
-  const dir = tempDir();
-  dirs.push(dir);
-  return dir.path;
-}
+afterEach(cleanUp);
 
 describe.each([
   { program: "unix-server", socket: "run/example/raw.sock", ready: /echoing on/ },
   { program: "rest-server", socket: "run/example/api.sock", ready: /serving GET \/info/ },
 ])("$program", ({ program, socket, ready }) => {
   it("prints its effective socket, then on SIGTERM exits 0 within 1 s and removes it", async () => {
-    const dir = root();
+    const dir = scratchDir();
     const server = run(program, { env: { PV_ROOT: dir } });
     expect(await server.waitForOutput(ready)).toContain(join(dir, socket));
     expect(existsSync(join(dir, socket))).toBe(true);
@@ -31,7 +21,7 @@ describe.each([
   });
 
   it("replaces the stale socket left by a killed instance", async () => {
-    const dir = root();
+    const dir = scratchDir();
     const killed = run(program, { env: { PV_ROOT: dir } });
     await killed.waitForOutput(ready);
     await killed.stop("SIGKILL");
@@ -42,7 +32,7 @@ describe.each([
   });
 
   it("refuses to delete a regular file at its socket path: one clear line, exit 1", async () => {
-    const dir = root();
+    const dir = scratchDir();
     mkdirSync(join(dir, socket, ".."), { recursive: true });
     writeFileSync(join(dir, socket), "somebody's data");
     const server = run(program, { env: { PV_ROOT: dir } });
@@ -55,7 +45,7 @@ describe.each([
 
 describe.each(["unix-client", "rest-client"])("%s", (program) => {
   it("says the socket is not there yet, keeps retrying, and exits 0 on SIGTERM within 1 s", async () => {
-    const dir = root();
+    const dir = scratchDir();
     const client = run(program, { env: { PV_ROOT: dir }, args: ["--interval", "0.2"] });
     await client.waitForOutput(/not there yet \(ENOENT\), retrying in 0\.2 s/);
     await client.waitForOutput(/not there yet/, 5000, client.mark()); // still alive, still trying

@@ -1,16 +1,13 @@
 // The Wayland pair through the local mesh, as `npm start` runs it: drm-provider (wayland-server
 // requires drm-master), wayland-server with headless Weston, wayland-client at its default path.
-import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Profile } from "../mesh/types/link";
 import { startMesh, type Mesh } from "../mesh/xconnect";
-import { REPO } from "./support/bundles";
+import { onPath } from "../mesh/process";
 
 function skipReason(): string | null {
-  if (spawnSync("sh", ["-c", "command -v weston"]).status !== 0) return "weston is not installed (apt-get install weston)";
-  if (!/injectWayland/.test(readFileSync(join(REPO, "mesh", "xconnect.ts"), "utf8"))) return "mesh/xconnect.ts does not use injectWayland yet";
+  if (!onPath("weston")) return "weston is not installed (apt-get install weston)";
   return null;
 }
 const SKIP = skipReason();

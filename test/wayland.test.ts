@@ -2,7 +2,7 @@
 // renderer, --debug for the screenshooter) and wayland-client reaches it through the wayland
 // injector (mesh/types/wayland.ts) under each profile, at its default path inside its own root.
 // Screenshots are taken with weston-screenshooter and their pixels checked in the window's area.
-import { execFile, spawnSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
@@ -10,11 +10,12 @@ import { promisify } from "node:util";
 import { inflateSync } from "node:zlib";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { QUADRANTS } from "../containers/wayland-client/pattern";
-import type { ChildProgram } from "../mesh/process";
+import { onPath, type ChildProgram } from "../mesh/process";
 import type { Injection, Link, Profile } from "../mesh/types/link";
 import { injectWayland } from "../mesh/types/wayland";
 import { WaylandDisplay, WaylandError, type Addon } from "../native/wayland";
-import { bundle, run, stopAll, tempDir } from "./support/bundles";
+import { bundle, cleanUp, run, scratchDir } from "./support/bundles";
+import { rssMb } from "./support/figures";
 
 const SOCKET = "/run/wayland/wayland-0";
 const HEADLESS = ["--backend", "headless", "--", "--debug", "--width=640", "--height=480"];
@@ -22,7 +23,7 @@ const NO_STACK = /\n\s+at /;
 
 function missingTools(): string | null {
   for (const tool of ["weston", "weston-screenshooter"]) {
-    if (spawnSync("sh", ["-c", `command -v ${tool}`]).status !== 0) return `${tool} is not installed (apt-get install weston)`;
+    if (!onPath(tool)) return `${tool} is not installed (apt-get install weston)`;
   }
   return null;
 }
@@ -110,12 +111,6 @@ function coloursIn(image: Image, x0: number, y0: number, width: number, height: 
   return counts;
 }
 
-function rssKb(pid: number): number {
-  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  if (!match) throw new Error(`no VmRSS for ${pid}`);
-  return Number(match[1]);
-}
-
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -126,28 +121,12 @@ function alive(pid: number): boolean {
 }
 
 // --- fixtures -------------------------------------------------------------------------------------
-const dirs: { remove(): void }[] = [];
-const westons = new Set<number>();
-
-/** stopAll() SIGKILLs the launchers, which cannot pass that on: end any Weston left behind. */
-async function cleanUp(): Promise<void> {
-  await stopAll();
-  for (const pid of westons) if (alive(pid)) process.kill(pid, "SIGKILL");
-  westons.clear();
-  for (const dir of dirs.splice(0)) dir.remove();
-}
-function freshDir(): string {
-  const dir = tempDir("pv-wayland-");
-  dirs.push(dir);
-  return dir.path;
-}
 
 /** A launcher running headless Weston with PV_ROOT=root; resolves once Weston serves its socket. */
 async function startCompositor(root: string): Promise<{ server: ChildProgram; socket: string; westonPid: number }> {
   const server = run("wayland-server", { name: "wayland-server", env: { PV_ROOT: root }, args: HEADLESS, cwd: root });
   await server.waitForOutput(/Weston is serving/, 15_000);
   const westonPid = Number(/started weston \(pid (\d+)\)/.exec(server.output())![1]);
-  westons.add(westonPid);
   return { server, socket: join(root, SOCKET), westonPid };
 }
 
@@ -165,14 +144,13 @@ describe.skipIf(MISSING !== null)("Wayland against a real headless Weston", () =
   const injections: Injection[] = [];
 
   async function consumer(profile: Profile): Promise<string> {
-    const root = freshDir();
+    const root = scratchDir("pv-wayland-");
     injections.push(await injectWayland(linkInto(root, providerRoot), { profile, lingerMs: 1000, log: (line) => console.log(line) }));
     return root;
   }
 
   beforeAll(async () => {
-    providerRoot = mkdtempSync("/tmp/pv-wl-"); // short: a unix socket path has at most 107 bytes
-    dirs.push({ remove: () => spawnSync("rm", ["-rf", providerRoot]) });
+    providerRoot = scratchDir("/tmp/pv-wl-"); // short: a unix socket path has at most 107 bytes
     compositor = await startCompositor(providerRoot);
   });
 
@@ -201,7 +179,7 @@ describe.skipIf(MISSING !== null)("Wayland against a real headless Weston", () =
     const root = await consumer("documented");
     const client = run("wayland-client", { env: { PV_ROOT: root }, args: ["--report", "10"] });
     await client.waitForOutput(/frame 20$/, 15_000);
-    const image = await screenshot(compositor.socket, freshDir());
+    const image = await screenshot(compositor.socket, scratchDir("pv-wayland-"));
 
     // The red quadrant locates the window: it is its top-left corner, 160 x 105 for 320 x 240.
     const red = boxOf(image, QUADRANTS[0] & 0xffffff);
@@ -217,7 +195,7 @@ describe.skipIf(MISSING !== null)("Wayland against a real headless Weston", () =
     expect(await client.stop("SIGTERM", 1000)).toEqual({ code: 0, signal: null });
     expect(client.output()).toMatch(/stopped \(SIGTERM received\): \d+ frames drawn/);
     expect(client.output()).toMatch(/disconnected$/);
-    const after = await screenshot(compositor.socket, freshDir());
+    const after = await screenshot(compositor.socket, scratchDir("pv-wayland-"));
     expect(boxOf(after, QUADRANTS[0] & 0xffffff)).toBeNull(); // the window is gone
   });
 
@@ -267,12 +245,12 @@ describe.skipIf(MISSING !== null)("Wayland against a real headless Weston", () =
     const root = await consumer("documented");
     const client = run("wayland-client", { env: { PV_ROOT: root }, args: ["--frames", "1100", "--report", "100"] });
     await client.waitForOutput(/frame 100$/, 20_000);
-    const before = rssKb(client.pid);
+    const before = rssMb(client.pid);
     await client.waitForOutput(/frame 1100$/, 80_000);
-    const after = rssKb(client.pid);
+    const after = rssMb(client.pid);
     expect(await client.exited()).toEqual({ code: 0, signal: null });
     expect(client.output()).toMatch(/1100 frames drawn, 1100 frame callbacks/);
-    expect(after - before, `RSS ${before} kB at frame 100, ${after} kB at frame 1100`).toBeLessThan(8 * 1024);
+    expect(after - before, `RSS ${before} MB at frame 100, ${after} MB at frame 1100`).toBeLessThan(8);
   }, 120_000);
 });
 
@@ -280,7 +258,7 @@ describe.skipIf(MISSING !== null)("wayland-client failures", () => {
   afterEach(cleanUp);
 
   it("no socket: one line per attempt, then a FAILED line and exit 1", async () => {
-    const root = freshDir();
+    const root = scratchDir("pv-wayland-");
     const client = run("wayland-client", { env: { PV_ROOT: root }, args: ["--attempts", "2"] });
     expect(await client.exited()).toEqual({ code: 1, signal: null });
     expect(client.output()).toContain(`waiting for Wayland socket at ${join(root, SOCKET)} (attempt 1/2): not there yet`);
@@ -289,7 +267,7 @@ describe.skipIf(MISSING !== null)("wayland-client failures", () => {
   });
 
   it("a socket path nobody listens on: retried, then cannot connect, with the path and errno, exit 1", async () => {
-    const root = freshDir();
+    const root = scratchDir("pv-wayland-");
     mkdirSync(join(root, SOCKET, ".."), { recursive: true });
     writeFileSync(join(root, SOCKET), "");
     const client = run("wayland-client", { env: { PV_ROOT: root }, args: ["--attempts", "2"] });
@@ -300,8 +278,7 @@ describe.skipIf(MISSING !== null)("wayland-client failures", () => {
   });
 
   it("compositor killed mid-run: one clear line, non-zero exit, no hang", async () => {
-    const root = mkdtempSync("/tmp/pv-wl-");
-    dirs.push({ remove: () => spawnSync("rm", ["-rf", root]) });
+    const root = scratchDir("/tmp/pv-wl-");
     const { server, socket, westonPid } = await startCompositor(root);
     const client = run("wayland-client", { args: ["--socket", socket, "--report", "10"] });
     await client.waitForOutput(/frame 10$/, 15_000);
@@ -319,8 +296,7 @@ describe.skipIf(MISSING !== null)("wayland-server launcher", () => {
   afterEach(cleanUp);
 
   it("runs Weston on a 0700 XDG_RUNTIME_DIR; SIGTERM stops Weston and exits 0 within 1 s", async () => {
-    const root = mkdtempSync("/tmp/pv-wl-");
-    dirs.push({ remove: () => spawnSync("rm", ["-rf", root]) });
+    const root = scratchDir("/tmp/pv-wl-");
     const { server, socket, westonPid } = await startCompositor(root);
     expect(server.output()).toContain(`wayland-server: socket ${socket}, backend headless`);
     expect(statSync(join(socket, "..")).mode & 0o777).toBe(0o700);
@@ -331,7 +307,7 @@ describe.skipIf(MISSING !== null)("wayland-server launcher", () => {
   });
 
   it("Weston failing to start (bad backend): one clear line with Weston's reason, non-zero exit", async () => {
-    const root = freshDir();
+    const root = scratchDir("pv-wayland-");
     mkdirSync(join(root, "run"));
     const server = run("wayland-server", { env: { PV_ROOT: root }, args: ["--backend", "nosuch"] });
     const exit = await server.exited();
@@ -341,7 +317,7 @@ describe.skipIf(MISSING !== null)("wayland-server launcher", () => {
   });
 
   it("Weston not installed (not on PATH): one clear line, exit 127", async () => {
-    const root = freshDir();
+    const root = scratchDir("pv-wayland-");
     const server = run("wayland-server", { env: { PV_ROOT: root, PATH: join(root, "empty") }, args: ["--backend", "headless"] });
     expect(await server.exited()).toEqual({ code: 127, signal: null });
     expect(server.output()).toMatch(/FAILED: weston failed to start \(exited with status 127\): cannot run weston: ENOENT$/);
@@ -349,7 +325,7 @@ describe.skipIf(MISSING !== null)("wayland-server launcher", () => {
   });
 
   it("DRM backend (the default) waits for the drm-master node; SIGTERM while waiting exits 0", async () => {
-    const root = freshDir();
+    const root = scratchDir("pv-wayland-");
     // 30 attempts x 1 s is the default; the test stops it after the first attempt line instead.
     const server = run("wayland-server", { env: { PV_ROOT: root } });
     await server.waitForOutput(new RegExp(`waiting for DRM device at ${join(root, "/dev/dri/card0")} \\(attempt 1/30\\)`));

@@ -6,6 +6,9 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { connect } from "node:net";
 import { performance } from "node:perf_hooks";
+import { rssMb } from "../../mesh/process";
+
+export { rssMb };
 
 export interface LaunchOptions {
   env?: Record<string, string>;
@@ -164,20 +167,6 @@ export async function waitConnectable(path: string, proc: Proc, timeoutMs: numbe
     await new Promise((resolve) => setTimeout(resolve, 2));
   }
   throw new Error(`${proc.name}: ${path} did not accept connections within ${timeoutMs} ms${tail(proc.output())}`);
-}
-
-/**
- * Resident memory of one process in MB, or null when it is gone: VmRSS (everything resident), or
- * RssAnon (its private memory only: heap, stacks; not the pages of its executable and libraries,
- * which the kernel can drop and re-read, and which processes running the same file share).
- */
-export function rssMb(pid: number, field: "VmRSS" | "RssAnon" = "VmRSS"): number | null {
-  try {
-    const match = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-    return match ? Number(match[1]) / 1024 : null;
-  } catch {
-    return null;
-  }
 }
 
 /** Resident memory of a process and all its descendants, in MB (what the container costs). */

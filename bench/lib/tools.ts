@@ -1,6 +1,7 @@
 // The baselines' programs and the system tools the rows need, found once.
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
+import { onPath } from "../../mesh/process";
 
 /**
  * Debian's interpreter, not whatever `python3` is first on PATH: python3-dbus and python3-gi are
@@ -15,8 +16,7 @@ export function baseline(repo: string, file: string): string {
 
 /** Null when `command` is on PATH (or an executable path), else why it is missing. */
 export function missing(command: string, packageName: string): string | null {
-  const found = spawnSync("sh", ["-c", `command -v "$0"`, command], { stdio: "ignore" }).status === 0;
-  return found ? null : `${command} not found (apt-get install ${packageName})`;
+  return onPath(command) ? null : `${command} not found (apt-get install ${packageName})`;
 }
 
 /** Null when Debian's python3 can import `module`, else why not. */

@@ -2,32 +2,18 @@
 // interfaces, oversize arguments, callers that vanish before the reply), dbus-server killed and
 // restarted 50 times under its client, and the attacker through the documented mesh.
 // Needs root: the seed's policy lets only root own org.pantavisor.Example.
-import { cpSync, existsSync, readdirSync, readFileSync } from "node:fs";
+import { cpSync, existsSync } from "node:fs";
 import { join } from "node:path";
-import { DBusError, Message, type MessageBus, sessionBus } from "dbus-next";
+import { DBusError, type MessageBus } from "dbus-next";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ChildProgram } from "../../mesh/process";
 import { startMesh, type Mesh } from "../../mesh/xconnect";
 import { REPO, run, stopAll, tempDir } from "../support/bundles";
+import { callExample, connectBus, daemonPids, INFO } from "../support/dbus";
 import { record, rssMb } from "../support/figures";
 
 const AS_ROOT = process.getuid?.() === 0;
 const SKIP = AS_ROOT ? "" : ": SKIPPED, needs root (the seed's policy lets only root own org.pantavisor.Example)";
-const INFO = '{"service": "dbus-example", "status": "active"}';
-const BUS_NAME = "org.pantavisor.Example";
-const OBJECT_PATH = "/org/pantavisor/Example";
-
-function connect(socketPath: string): Promise<MessageBus> {
-  const bus = sessionBus({ busAddress: `unix:path=${socketPath}`, authMethods: ["EXTERNAL"] });
-  return new Promise((resolve, reject) => {
-    bus.once("connect", () => resolve(bus));
-    bus.once("error", reject);
-  });
-}
-
-function call(bus: MessageBus, member: string, signature = "", body: unknown[] = [], iface = BUS_NAME): Promise<Message | null> {
-  return bus.call(new Message({ destination: BUS_NAME, path: OBJECT_PATH, interface: iface, member, signature, body }));
-}
 
 /** The D-Bus error name a call ended with, "reply" when it succeeded, "timeout" after 5 s. */
 async function outcome(promise: Promise<unknown>): Promise<string> {
@@ -56,7 +42,7 @@ describe.skipIf(!AS_ROOT)(`dbus-server under bad calls${SKIP}`, () => {
     cpSync(join(REPO, "containers", "dbus-server", "rootfs"), root.path, { recursive: true });
     server = run("dbus-server", { env: { PV_ROOT: root.path } });
     await server.waitForOutput(/serves GetInfo/);
-    bus = await connect(socketPath);
+    bus = await connectBus(socketPath);
     rssBefore = rssMb(server.pid);
   });
   afterAll(async () => {
@@ -68,10 +54,10 @@ describe.skipIf(!AS_ROOT)(`dbus-server under bad calls${SKIP}`, () => {
   // Each kind: how to make one call, and the error the caller must see. Calls go in bursts of 100
   // (dbus-daemon allows a connection 128 replies pending).
   const KINDS: { name: string; count: number; call(bus: MessageBus, i: number): Promise<unknown>; expect: string }[] = [
-    { name: "wrong signature", count: 600, call: (b, i) => call(b, "GetInfo", ["s", "i", "as", "a{sv}"][i % 4]!, [["x", 1, ["a"], {}][i % 4]]), expect: "org.freedesktop.DBus.Error.InvalidArgs" },
-    { name: "unknown member", count: 600, call: (b, i) => call(b, `Nope${i}`), expect: "org.freedesktop.DBus.Error.UnknownMethod" },
-    { name: "unknown interface", count: 400, call: (b, i) => call(b, "GetInfo", "", [], `org.example.Other${i}`), expect: "org.freedesktop.DBus.Error.UnknownMethod" },
-    { name: "oversize argument (1 MiB)", count: 200, call: (b) => call(b, "GetInfo", "s", ["x".repeat(1 << 20)]), expect: "org.freedesktop.DBus.Error.InvalidArgs" },
+    { name: "wrong signature", count: 600, call: (b, i) => callExample(b, "GetInfo", ["s", "i", "as", "a{sv}"][i % 4]!, [["x", 1, ["a"], {}][i % 4]]), expect: "org.freedesktop.DBus.Error.InvalidArgs" },
+    { name: "unknown member", count: 600, call: (b, i) => callExample(b, `Nope${i}`), expect: "org.freedesktop.DBus.Error.UnknownMethod" },
+    { name: "unknown interface", count: 400, call: (b, i) => callExample(b, "GetInfo", "", [], `org.example.Other${i}`), expect: "org.freedesktop.DBus.Error.UnknownMethod" },
+    { name: "oversize argument (1 MiB)", count: 200, call: (b) => callExample(b, "GetInfo", "s", ["x".repeat(1 << 20)]), expect: "org.freedesktop.DBus.Error.InvalidArgs" },
   ];
 
   it.each(KINDS)("$count calls with $name: each gets $expect, the service stays up", async (kind) => {
@@ -82,17 +68,17 @@ describe.skipIf(!AS_ROOT)(`dbus-server under bad calls${SKIP}`, () => {
     }
     inputs += kind.count;
     expect(counts).toEqual({ [kind.expect]: kind.count });
-    expect((await call(bus, "GetInfo"))?.body).toEqual([INFO]);
+    expect((await callExample(bus, "GetInfo"))?.body).toEqual([INFO]);
   });
 
   it("200 callers that disconnect before the reply: the service stays up", async () => {
     for (let i = 0; i < 200; i++) {
-      const quitter = await connect(socketPath);
-      void call(quitter, "GetInfo").catch(() => undefined);
+      const quitter = await connectBus(socketPath);
+      void callExample(quitter, "GetInfo").catch(() => undefined);
       quitter.disconnect();
     }
     inputs += 200;
-    expect((await call(bus, "GetInfo"))?.body).toEqual([INFO]);
+    expect((await callExample(bus, "GetInfo"))?.body).toEqual([INFO]);
   });
 
   it("the process never crashed, and more rounds of bad calls do not grow its memory further", async () => {
@@ -127,35 +113,21 @@ describe.skipIf(!AS_ROOT)(`dbus-server under bad calls${SKIP}`, () => {
   it("SIGTERM during a stream of calls: exit 0 within 1 s, its dbus-daemon stopped, socket gone", async () => {
     let calling = true;
     const stream = (async () => {
-      while (calling) await outcome(call(bus, "GetInfo"));
+      while (calling) await outcome(callExample(bus, "GetInfo"));
     })();
     await new Promise((resolve) => setTimeout(resolve, 300));
-    const daemons = daemonsFor(socketPath);
+    const daemons = daemonPids(socketPath);
     expect(daemons).toHaveLength(1);
     const exit = await server.stop("SIGTERM", 1000);
     calling = false;
     bus.disconnect();
     await stream;
-    record({ area: "dbus-server", check: "SIGTERM during a stream of calls", inputs: 1, crashes: exit.code === 0 ? 0 : 1, note: `exit ${exit.code ?? exit.signal}; dbus-daemon ${daemonsFor(socketPath).length === 0 ? "stopped" : "LEFT RUNNING"}` });
+    record({ area: "dbus-server", check: "SIGTERM during a stream of calls", inputs: 1, crashes: exit.code === 0 ? 0 : 1, note: `exit ${exit.code ?? exit.signal}; dbus-daemon ${daemonPids(socketPath).length === 0 ? "stopped" : "LEFT RUNNING"}` });
     expect(exit).toEqual({ code: 0, signal: null });
-    expect(daemonsFor(socketPath)).toEqual([]);
+    expect(daemonPids(socketPath)).toEqual([]);
     expect(existsSync(socketPath)).toBe(false);
   });
 });
-
-/** Pids of dbus-daemon processes whose command line names `socketPath`. */
-function daemonsFor(socketPath: string): number[] {
-  return readdirSync("/proc")
-    .filter((entry) => /^\d+$/.test(entry))
-    .filter((pid) => {
-      try {
-        return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(socketPath);
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
-}
 
 describe.skipIf(!AS_ROOT)(`dbus-server killed and restarted${SKIP}`, () => {
   let mesh: Mesh | undefined;
@@ -175,7 +147,7 @@ describe.skipIf(!AS_ROOT)(`dbus-server killed and restarted${SKIP}`, () => {
       recoveries++;
     }
     const output = mesh.output("dbus-client");
-    const daemons = daemonsFor(socket);
+    const daemons = daemonPids(socket);
     record({ area: "dbus-client", check: "dbus-server SIGKILLed + restarted 50x", inputs: 50, crashes: 0, recoveries, note: `${output.split("\n").filter((l) => /retrying/.test(l)).length} outage lines, ${daemons.length} dbus-daemon running at the end` });
     expect(recoveries).toBe(50);
     expect(output).not.toMatch(/^\s+at /m);

@@ -5,23 +5,14 @@ import { request } from "node:http";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startMesh, type Mesh } from "../../mesh/xconnect";
-import { REPO, run, stopAll, tempDir } from "../support/bundles";
+import { cleanUp, REPO, run, scratchDir } from "../support/bundles";
 import { record } from "../support/figures";
 
-const dirs: { remove(): void }[] = [];
-afterEach(async () => {
-  await stopAll();
-  for (const dir of dirs.splice(0)) dir.remove();
-});
-function scratch(): string {
-  const dir = tempDir();
-  dirs.push(dir);
-  return dir.path;
-}
+afterEach(cleanUp);
 
 describe.each(["unix-server", "rest-server"])("%s and the files on disk", (program) => {
   it("a directory at the socket path is not deleted: one clear line, exit 1", async () => {
-    const path = join(scratch(), "busy.sock");
+    const path = join(scratchDir(), "busy.sock");
     mkdirSync(path);
     writeFileSync(join(path, "keep-me"), "data");
     const server = run(program, { args: ["--socket", path] });
@@ -31,14 +22,14 @@ describe.each(["unix-server", "rest-server"])("%s and the files on disk", (progr
   });
 
   it("a missing parent directory is created", async () => {
-    const path = join(scratch(), "a", "b", "c", "server.sock");
+    const path = join(scratchDir(), "a", "b", "c", "server.sock");
     const server = run(program, { args: ["--socket", path] });
     await server.waitForOutput(/on /);
     expect(statSync(path).isSocket()).toBe(true);
   });
 
   it.skipIf(process.getuid?.() !== 0)("an unwritable directory gives one clear line and exit 1 (run as nobody; needs root)", async () => {
-    const dir = scratch();
+    const dir = scratchDir();
     chmodSync(dir, 0o755); // owned by root: nobody may not create the socket here
     const path = join(dir, "server.sock");
     const server = run(program, { args: ["--socket", path], uid: 65534, gid: 65534 });
@@ -56,7 +47,7 @@ describe("malformed manifests in the mesh", () => {
     ["duplicate target", "args.json", '{"PV_SERVICES_REQUIRED": [{"name": "a", "target": "/t"}, {"name": "b", "target": "/t"}]}', /PV_SERVICES_REQUIRED\[1\]\.target: duplicate target "\/t"/],
   ];
   it.each(cases)("%s: startMesh refuses, naming the file and the field", async (_name, file, text, message) => {
-    const repo = scratch();
+    const repo = scratchDir();
     mkdirSync(join(repo, "containers", "provider"), { recursive: true });
     symlinkSync(join(REPO, "dist"), join(repo, "dist"));
     writeFileSync(join(repo, "containers", "provider", "container.json"), JSON.stringify({ program: "unix-server" }));

@@ -1,18 +1,14 @@
 // Hardening: SIGTERM in the middle of traffic. Every program exits 0 within a second, removes its
 // socket, and leaves no process behind.
-import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { run, stopAll, tempDir } from "../support/bundles";
+import { cleanUp, run, scratchDir } from "../support/bundles";
 import { record } from "../support/figures";
+import { onPath } from "../../mesh/process";
 
-const dirs: { remove(): void }[] = [];
-afterEach(async () => {
-  await stopAll();
-  for (const dir of dirs.splice(0)) dir.remove();
-});
+afterEach(cleanUp);
 
 /** Child pids of `pid` (Linux /proc), to show nothing is left behind. */
 function children(pid: number): number[] {
@@ -54,9 +50,8 @@ describe.each([
   { program: "rest-server", ready: /serving GET/, kind: "http" as const },
 ])("$program", ({ program, ready, kind }) => {
   it("SIGTERM during traffic from 20 clients: exit 0 within 1 s, socket removed, no child left", async () => {
-    const dir = tempDir();
-    dirs.push(dir);
-    const path = join(dir.path, "server.sock");
+    const dir = scratchDir();
+    const path = join(dir, "server.sock");
     const server = run(program, { args: ["--socket", path] });
     await server.waitForOutput(ready);
     const stopTraffic = traffic(path, 20, kind);
@@ -76,9 +71,8 @@ describe.each([
   { program: "rest-client", server: "rest-server", ok: /GET \/info -> 200/ },
 ])("$program", ({ program, server: serverProgram, ok }) => {
   it("SIGTERM while exchanging every 10 ms: exit 0 within 1 s", async () => {
-    const dir = tempDir();
-    dirs.push(dir);
-    const path = join(dir.path, "server.sock");
+    const dir = scratchDir();
+    const path = join(dir, "server.sock");
     const server = run(serverProgram, { args: ["--socket", path] });
     await server.waitForOutput(/on /);
     const client = run(program, { args: ["--socket", path, "--interval", "0.01"] });
@@ -96,13 +90,12 @@ function descendants(pid: number): number[] {
   return [...direct, ...direct.flatMap(descendants)];
 }
 
-const hasWeston = spawnSync("sh", ["-c", "command -v weston"]).status === 0;
+const hasWeston = onPath("weston");
 
 describe.skipIf(!hasWeston)("wayland-server (needs weston)", () => {
   it("SIGTERM while a client draws: Weston and its helpers stopped, exit 0 within 1 s, socket gone", async () => {
-    const dir = tempDir();
-    dirs.push(dir);
-    const socket = join(dir.path, "wl", "wayland-0");
+    const dir = scratchDir();
+    const socket = join(dir, "wl", "wayland-0");
     const server = run("wayland-server", { args: ["--socket", socket, "--backend", "headless"] });
     await server.waitForOutput(/Weston is serving/);
     const client = run("wayland-client", { args: ["--socket", socket, "--report", "10"] });
@@ -130,9 +123,8 @@ describe.each([
   { program: "ipam-probe", args: [] as string[], ready: /./ },
 ])("$program", ({ program, args, ready }) => {
   it("SIGTERM while it waits or serves: exit 0 within 1 s", async () => {
-    const dir = tempDir();
-    dirs.push(dir);
-    const child = run(program, { args, env: { PV_ROOT: dir.path } });
+    const dir = scratchDir();
+    const child = run(program, { args, env: { PV_ROOT: dir } });
     await child.waitForOutput(ready);
     const exit = await child.stop("SIGTERM", 1000);
     record({ area: program, check: "SIGTERM while waiting/serving", inputs: 1, crashes: exit.code === 0 ? 0 : 1, note: `exit ${exit.code ?? exit.signal}` });

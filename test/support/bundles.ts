@@ -16,6 +16,18 @@ export function tempDir(prefix = "pv-test-"): { path: string; remove(): void } {
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
 }
 
+const scratchDirs: string[] = [];
+
+/**
+ * A fresh temp directory that cleanUp() removes. `prefix` is a name under the temp directory, or an
+ * absolute path prefix (a short one such as /tmp/pv-wl- keeps socket paths under their 107 bytes).
+ */
+export function scratchDir(prefix = "pv-test-"): string {
+  const path = mkdtempSync(prefix.startsWith("/") ? prefix : join(tmpdir(), prefix));
+  scratchDirs.push(path);
+  return path;
+}
+
 /** Runs a program bundle; remember it in `running` so that afterEach can stop whatever is left. */
 export function run(program: string, options: Omit<ProgramOptions, "name" | "bundle"> & { name?: string } = {}): ChildProgram {
   const child = new ChildProgram({ name: options.name ?? program, bundle: bundle(program), ...options });
@@ -30,4 +42,10 @@ export const running = new Set<ChildProgram>();
 export async function stopAll(): Promise<void> {
   await Promise.all([...running].map((child) => (child.running ? child.stop("SIGKILL") : Promise.resolve())));
   running.clear();
+}
+
+/** For afterEach: stops what run() started, then removes the scratch directories. */
+export async function cleanUp(): Promise<void> {
+  await stopAll();
+  for (const path of scratchDirs.splice(0)) rmSync(path, { recursive: true, force: true });
 }

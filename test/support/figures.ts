@@ -2,6 +2,7 @@
 // records rows, and the global teardown prints them as one table after the run.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { rssMb as residentMb } from "../../mesh/process";
 
 export interface Figure {
   area: string;
@@ -38,9 +39,9 @@ export function figuresTable(): string {
   ].join("\n");
 }
 
-/** VmRSS of a process in MB (Linux). */
+/** VmRSS of a running process in MB, to one decimal, for the figures. */
 export function rssMb(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const kb = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? NaN);
-  return Math.round((kb / 1024) * 10) / 10;
+  const mb = residentMb(pid);
+  if (mb === null) throw new Error(`no VmRSS for pid ${pid}: the process is gone`);
+  return Math.round(mb * 10) / 10;
 }
