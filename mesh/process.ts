@@ -1,5 +1,6 @@
 // A program bundle run as a child process, with its output kept line by line: what the mesh uses
-// for each "container", and what the tests use to run a bundle on its own.
+// for each "container", what the tests use to run a bundle on its own, and what the benchmarks
+// build their processes on (there also for other executables: the baselines, Weston).
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 
@@ -11,8 +12,10 @@ export interface Exit {
 export interface ProgramOptions {
   /** Label for output lines and errors (the container name). */
   name: string;
-  /** The bundle to run with this Node (dist/<program>/main.js). */
-  bundle: string;
+  /** The bundle to run with this Node (dist/<program>/main.js)... */
+  bundle?: string;
+  /** ...or an executable to run instead (a benchmark's baseline). */
+  command?: string;
   args?: string[];
   env?: Record<string, string>;
   cwd?: string;
@@ -30,14 +33,14 @@ export interface ProgramOptions {
 // killed on the way out, so no "container" outlives the mesh or the test that started it.
 const live = new Set<ChildProcess>();
 process.on("exit", () => {
-  for (const child of live) killGroup(child);
+  for (const child of live) killGroup(child, "SIGKILL");
 });
 
-function killGroup(child: ChildProcess): void {
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   try {
-    if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
+    if (child.pid !== undefined) process.kill(-child.pid, signal);
   } catch {
-    child.kill("SIGKILL"); // the group is already gone
+    child.kill(signal); // the group is already gone
   }
 }
 
@@ -65,7 +68,9 @@ export class ChildProgram {
 
   start(): void {
     if (this.running) throw new Error(`${this.options.name} is already running`);
-    const child = spawn(process.execPath, [this.options.bundle, ...(this.options.args ?? [])], {
+    const { bundle, command, args = [] } = this.options;
+    if (command === undefined && bundle === undefined) throw new Error(`${this.options.name}: neither a bundle nor a command to run`);
+    const child = spawn(command ?? process.execPath, command !== undefined ? args : [bundle!, ...args], {
       cwd: this.options.cwd,
       uid: this.options.uid,
       gid: this.options.gid,
@@ -82,7 +87,7 @@ export class ChildProgram {
         resolve({ code, signal });
       });
     });
-    child.on("error", (error) => this.record(`(cannot start ${this.options.bundle}: ${error.message})`, "stderr"));
+    child.on("error", (error) => this.record(`(cannot start ${command ?? bundle}: ${error.message})`, "stderr"));
     for (const stream of ["stdout", "stderr"] as const) {
       let partial = "";
       child[stream]!.setEncoding("utf8").on("data", (chunk: string) => {
@@ -108,15 +113,20 @@ export class ChildProgram {
     if (this.child === null || this.exitPromise === null) throw new Error(`${this.options.name} was never started`);
     const child = this.child;
     if (this.running) {
-      if (signal === "SIGKILL") killGroup(child);
+      if (signal === "SIGKILL") killGroup(child, signal);
       else child.kill(signal);
     }
-    const timer = setTimeout(() => killGroup(child), timeoutMs);
+    const timer = setTimeout(() => killGroup(child, "SIGKILL"), timeoutMs);
     try {
       return await this.exitPromise;
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** Sends `signal` to the program's whole process group (it and whatever it started). */
+  signalGroup(signal: NodeJS.Signals): void {
+    if (this.child !== null) killGroup(this.child, signal);
   }
 
   /** Resolves with the first line (from `fromLine` on) matching `pattern`; rejects after `timeoutMs` saying what was seen. */

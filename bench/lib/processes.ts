@@ -1,12 +1,12 @@
 // The processes a benchmark starts: servers under test, their baselines, and the load generators.
-// Each runs in its own process group, so stopping it also stops what it started (dbus-daemon under
-// a shell script, Weston under wayland-server), and every one still running when the bench ends is
-// killed, whatever ended it.
-import { spawn, type ChildProcess } from "node:child_process";
+// They are mesh/process.ts's ChildPrograms: each in its own process group, so stopping it also
+// stops what it started (dbus-daemon under a shell script, Weston under wayland-server), and every
+// one still running when the bench ends is killed, whatever ended it. What the bench adds: the
+// arrival time of every line, and a stop that signals the whole group.
 import { readdirSync, readFileSync } from "node:fs";
 import { connect } from "node:net";
 import { performance } from "node:perf_hooks";
-import { rssMb } from "../../mesh/process";
+import { ChildProgram, rssMb, type Exit } from "../../mesh/process";
 
 export { rssMb };
 
@@ -26,27 +26,13 @@ export interface Proc {
   onLine(listener: (line: string, at: number) => void): void;
   /** Resolves with performance.now() at the arrival of the first line matching `pattern`. */
   waitForLine(pattern: RegExp, timeoutMs: number): Promise<number>;
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  readonly exited: Promise<Exit>;
   readonly running: boolean;
   /** SIGTERM to the process group, SIGKILL after a second; resolves once it has exited. */
   stop(): Promise<void>;
 }
 
-const live = new Set<ChildProcess>();
 const KILL_AFTER_MS = 1000;
-
-function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-child.pid!, signal);
-  } catch {
-    // Already gone.
-  }
-}
-
-// Whatever ends the bench (an error, Ctrl-C), nothing it started outlives it.
-process.on("exit", () => {
-  for (const child of live) killGroup(child, "SIGKILL");
-});
 
 const cleanups = new Set<() => Promise<void>>();
 
@@ -68,50 +54,32 @@ export function stopOnSignal(): void {
 }
 
 export function launch(name: string, command: string, args: string[], options: LaunchOptions = {}): Proc {
-  const spawnedAt = performance.now();
-  const child = spawn(command, args, {
-    cwd: options.cwd,
-    env: { ...process.env, ...options.env },
-    stdio: ["ignore", "pipe", "pipe"],
-    detached: true,
-  });
-  live.add(child);
-  let text = "";
   const listeners = new Set<(line: string, at: number) => void>();
-  for (const stream of [child.stdout!, child.stderr!]) {
-    let partial = "";
-    stream.setEncoding("utf8").on("data", (chunk: string) => {
+  const program = new ChildProgram({
+    name,
+    command,
+    args,
+    env: options.env,
+    cwd: options.cwd,
+    onLine: (line) => {
       const at = performance.now();
-      text += chunk;
-      const lines = (partial + chunk).split("\n");
-      partial = lines.pop()!;
-      for (const line of lines) for (const listener of listeners) listener(line, at);
-    });
-  }
-  let running = true;
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.once("error", (error) => {
-      text += `cannot run ${command}: ${error.message}\n`;
-      running = false;
-      live.delete(child);
-      resolve({ code: 127, signal: null });
-    });
-    child.once("close", (code, signal) => {
-      running = false;
-      live.delete(child);
-      resolve({ code, signal });
-    });
+      for (const listener of listeners) listener(line, at);
+    },
   });
+  const spawnedAt = performance.now();
+  program.start();
+  const pid = program.pid;
+  const exited = program.exited();
 
   return {
     name,
-    pid: child.pid ?? -1,
+    pid,
     spawnedAt,
     exited,
     get running() {
-      return running;
+      return program.running;
     },
-    output: () => text,
+    output: () => program.output(),
     onLine: (listener) => listeners.add(listener),
     waitForLine(pattern, timeoutMs) {
       return new Promise<number>((resolve, reject) => {
@@ -124,19 +92,17 @@ export function launch(name: string, command: string, args: string[], options: L
         const listener = (line: string, at: number): void => {
           if (pattern.test(line)) done(null, at);
         };
-        const timer = setTimeout(() => done(new Error(`${name}: no line matching ${pattern} within ${timeoutMs} ms${tail(text)}`)), timeoutMs);
+        const timer = setTimeout(() => done(new Error(`${name}: no line matching ${pattern} within ${timeoutMs} ms${tail(program.output())}`)), timeoutMs);
         listeners.add(listener);
-        void exited.then(({ code, signal }) => done(new Error(`${name} exited (${signal ?? `code ${code}`}) before printing ${pattern}${tail(text)}`)));
+        void exited.then(({ code, signal }) => done(new Error(`${name} exited (${signal ?? `code ${code}`}) before printing ${pattern}${tail(program.output())}`)));
       });
     },
     async stop() {
-      if (!running) return;
-      killGroup(child, "SIGTERM");
-      const timer = setTimeout(() => killGroup(child, "SIGKILL"), KILL_AFTER_MS);
-      await exited;
-      clearTimeout(timer);
+      if (!program.running) return;
+      program.signalGroup("SIGTERM");
+      await program.stop("SIGTERM", KILL_AFTER_MS);
       // The leader is gone; anything it left in its group goes too.
-      killGroup(child, "SIGKILL");
+      program.signalGroup("SIGKILL");
     },
   };
 }
