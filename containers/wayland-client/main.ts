@@ -34,14 +34,14 @@ const POOL_CHECK_MS = 5000;
 // The versions this client is written against; it binds min(this, what the compositor offers).
 const VERSIONS = { wl_compositor: 4, wl_shm: 1, xdg_wm_base: 2 } as const;
 
-interface Buffer {
+interface ShmBuffer {
   id: number;
   pixels: Uint32Array;
   busy: boolean;
 }
 
 /** Two buffers in one memfd pool (double buffering): one shown by the compositor, one to draw in. */
-function createBuffers(wl: Requests, width: number, height: number): { buffers: Buffer[]; destroy(): void } {
+function createBuffers(wl: Requests, width: number, height: number): { buffers: ShmBuffer[]; destroy(): void } {
   const stride = width * 4;
   const pool = wl.createPool(stride * height * 2);
   const buffers = [0, 1].map((i) => ({
