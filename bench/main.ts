@@ -16,8 +16,8 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { findRepoRoot } from "../mesh/xconnect";
+import { parseCommandLine, UsageError } from "../shared/cli";
 import { FatalError, runMain } from "../shared/run";
 import { LOADS, type LoadOptions } from "./load";
 import { FULL, QUICK, type Context, type Row } from "./lib/context";
@@ -45,23 +45,26 @@ async function worker(kind: string, options: string | undefined): Promise<number
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({
+  const names = ROWS.map((row) => row.name);
+  const { values } = parseCommandLine({
+    name: "bench",
+    summary: "Measures every example beside an upstream-style baseline in the same run and reports ratios (bench/README.md).",
     options: {
-      quick: { type: "boolean", default: false },
-      only: { type: "string", multiple: true },
-      out: { type: "string" },
-      worker: { type: "string" },
-      options: { type: "string" },
+      quick: { type: "boolean", help: "one short round per figure: a smoke test that the bench still runs, not a measurement" },
+      only: { type: "string", value: "ROW", multiple: true, help: `run only this row (${names.join(", ")})` },
+      out: { type: "string", value: "DIR", default: RESULTS_DIR, help: "where latest.md / latest.json and dated copies go" },
+      worker: { type: "string", value: "KIND", help: "internal: be a load generator (the bench starts these itself)" },
+      options: { type: "string", value: "JSON", help: "internal: the load generator's options" },
     },
+    examples: ["npm run bench -- --quick", "npm run bench -- --only rest --only echo"],
   });
   if (values.worker !== undefined) return worker(values.worker, values.options);
 
-  const names = ROWS.map((row) => row.name);
   const unknown = (values.only ?? []).filter((name) => !names.includes(name));
-  if (unknown.length > 0) throw new FatalError(`unknown row ${unknown.join(", ")} (rows: ${names.join(", ")})`);
+  if (unknown.length > 0) throw new UsageError(`unknown row ${unknown.join(", ")} (rows: ${names.join(", ")})`);
   const rows = values.only ? ROWS.filter((row) => values.only!.includes(row.name)) : ROWS;
   const repo = findRepoRoot();
-  const outDir = values.out ?? join(repo, RESULTS_DIR);
+  const outDir = values.out === RESULTS_DIR ? join(repo, RESULTS_DIR) : values.out;
   const settings = values.quick ? QUICK : FULL;
   stopOnSignal();
   const scratch = mkdtempSync(join(tmpdir(), "pv-bench-"));

@@ -2,9 +2,12 @@
 // for pv-xconnect), with each container's output streamed under its name.
 //
 // Run:  npm start -- [--profile documented|master] [--duration SECONDS] [--keep]
-//       (npm start builds first; `node dist/mesh/demo.js` runs the built demo as is)
+//       (npm start builds first; `node dist/mesh/demo.js` runs the built demo as is; --help)
 // Stop: Ctrl-C, or after --duration: every container gets SIGTERM, the mesh is torn down, exit 0.
-import { parseArgs } from "node:util";
+//
+// Every line a container prints is shown as `[<container>] <line>`, and the mesh's own as `[mesh] ...`.
+import { parseCommandLine, positiveNumber, UsageError } from "../shared/cli";
+import { runMain } from "../shared/run";
 import { onPath } from "./process";
 import { drmUnavailable, hostDrmNodes } from "./types/drm";
 import { PROFILES, type Profile } from "./types/link";
@@ -56,13 +59,16 @@ const PATTERNS: Pattern[] = [
   },
   {
     // Weston renders into memory (headless); on a device it drives card0, which is why
-    // wayland-server requires drm-master and drm-provider is part of this pattern too.
+    // wayland-server requires drm-master. Where the DRM pattern runs, drm-provider exports card0
+    // to it as on a device; elsewhere the demo leaves that requirement out and says so.
     name: "Wayland (headless Weston)",
-    containers: [
-      { name: "drm-provider", devices: hostDrmNodes() },
-      { name: "wayland-server", args: ["--backend", "headless"] },
-      { name: "wayland-client", args: ["--report", "60"] },
-    ],
+    containers:
+      drmUnavailable() === null
+        ? [{ name: "drm-provider", devices: hostDrmNodes() }, { name: "wayland-server", args: ["--backend", "headless"] }, { name: "wayland-client", args: ["--report", "60"] }]
+        : [
+            { name: "wayland-server", args: ["--backend", "headless"], without: { services: ["drm-master"], why: `Weston runs headless; the DRM pattern is skipped: ${drmUnavailable()}` } },
+            { name: "wayland-client", args: ["--report", "60"] },
+          ],
     unavailable: () => (onPath("weston") ? null : "weston is not installed (apt-get install weston)"),
   },
 ];
@@ -76,13 +82,20 @@ function table(graph: GraphEntry[]): string {
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    options: { profile: { type: "string", default: "documented" }, duration: { type: "string" }, keep: { type: "boolean" } },
+  const { values } = parseCommandLine({
+    name: "demo",
+    summary: "Runs every example pair this machine can run, wired by the local mesh (a stand-in for pv-xconnect), and shows what each container prints.",
+    options: {
+      profile: { type: "string", value: "NAME", default: "documented", help: `how the mesh behaves: ${PROFILES.join(" or ")} (README.md, "Profiles")` },
+      duration: { type: "string", value: "SECONDS", help: "stop by itself after this long (default: until Ctrl-C)" },
+      keep: { type: "boolean", help: "keep the mesh's work directory (each container's root) afterwards" },
+    },
+    notes: ["Patterns that cannot run here (D-Bus without root, DRM without /dev/dri nodes) are left out, each with a line saying why."],
+    examples: ["npm start -- --profile master --duration 20", "node dist/mesh/demo.js --keep"],
   });
   const profile = values.profile as Profile;
-  if (!PROFILES.includes(profile)) throw new Error(`--profile must be one of ${PROFILES.join(", ")}, got "${values.profile}"`);
-  const durationSeconds = values.duration === undefined ? Infinity : Number(values.duration);
-  if (!(durationSeconds > 0)) throw new Error(`--duration must be a positive number of seconds, got "${values.duration}"`);
+  if (!PROFILES.includes(profile)) throw new UsageError(`--profile must be one of ${PROFILES.join(", ")}, got "${values.profile}"`);
+  const durationSeconds = values.duration === undefined ? Infinity : positiveNumber("duration", values.duration);
 
   const containers: ContainerSpec[] = [];
   for (const pattern of PATTERNS) {
@@ -92,13 +105,12 @@ async function main(): Promise<number> {
     console.log(`${pattern.name}: ${why === null ? "running" : `skipped (${why})`}`);
   }
 
-  const width = Math.max(4, ...containers.map((c) => c.name.length));
   const mesh = await startMesh({
     containers,
     profile,
     lingerMs: 60_000,
     keepWorkDir: values.keep,
-    onLine: (container, line) => console.log(`[${container.padEnd(width)}] ${line}`),
+    onLine: (container, line) => console.log(`[${container}] ${line}`),
   });
   console.log(`\nmesh up (profile ${profile}, work dir ${mesh.workDir}); GET /xconnect-graph on ${mesh.ctrlSocket}:\n`);
   console.log(table(mesh.graph()) + "\n");
@@ -121,10 +133,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    console.error(`demo FAILED: ${error instanceof Error ? error.message : String(error)}`);
-    process.exit(1);
-  },
-);
+runMain(main);

@@ -54,6 +54,12 @@ export interface ContainerSpec {
   env?: Record<string, string>;
   /** Host device nodes copied into the container's root at the same path (like `docker --device`; needs root). */
   devices?: string[];
+  /**
+   * Required services this run leaves out of the container's args.json, with why (the demo runs
+   * Weston headless, so wayland-server goes without drm-master where the DRM pattern cannot run).
+   * They are neither checked nor in the graph nor linked, and the mesh says so once.
+   */
+  without?: { services: string[]; why: string };
 }
 
 export interface MeshConfig {
@@ -128,14 +134,16 @@ export class Mesh {
       const bundle = join(repoRoot, "dist", program, "main.js");
       if (!existsSync(bundle)) throw new Error(`${spec.name}: ${bundle} is missing: run \`npm run build\` first`);
       const args = existsSync(join(dir, "args.json")) ? loadArgs(join(dir, "args.json")) : { required: [], optional: [] };
+      const leftOut = (requirement: ServiceRequirement): boolean => spec.without?.services.includes(requirement.name) ?? false;
+      if (spec.without !== undefined) this.options.log(`${spec.name}: without ${spec.without.services.join(", ")} (${spec.without.why})`);
       const root = join(workDir, spec.name, "root");
       const container: Container = {
         name: spec.name,
         root,
         rootfs: join(dir, "rootfs"),
         exports: existsSync(join(dir, "services.json")) ? loadServices(join(dir, "services.json")) : [],
-        required: args.required,
-        optional: args.optional,
+        required: args.required.filter((requirement) => !leftOut(requirement)),
+        optional: args.optional.filter((requirement) => !leftOut(requirement)),
         devices: spec.devices ?? [],
         process: new ChildProgram({
           name: spec.name,

@@ -10,11 +10,12 @@
 //   and the others are still built; the exit status is 1 if any failed.
 import { build } from "esbuild";
 import { execFileSync } from "node:child_process";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const DIST = join(ROOT, "dist");
+const VERSION = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).version;
 
 /** Programs are container folders that have their own main.ts (variants reuse another's bundle). */
 function programs() {
@@ -65,6 +66,8 @@ async function bundle(entry, outfile) {
     metafile: true,
     legalComments: "none",
     banner: { js: "#!/usr/bin/env node" },
+    // What `--version` prints (shared/cli.ts).
+    define: { PV_EXAMPLES_VERSION: JSON.stringify(VERSION) },
     // dbus-next's optional helpers: abstract sockets (a native module) and X11 session-bus
     // discovery; neither is used, both are required lazily.
     external: ["usocket", "x11", "*.node"],

@@ -1,24 +1,50 @@
-// What every periodic consumer (unix-, rest-, dbus-client) shares: its tick options, and the
-// plain-words reason for the socket failures that are expected while a provider starts, restarts
-// or is not linked yet. The request itself, and what a good reply looks like, stay in each example.
-import { reason } from "./log";
+// What every periodic consumer (unix-, rest-, dbus-client) shares: its tick options, the loop that
+// runs one exchange per tick, and the plain-words reason for the socket failures that are expected
+// while a provider starts, restarts or is not linked yet. The exchange itself, and what a good reply
+// looks like, stay in each example.
+//
+// The loop's rules, the same for every client:
+//   - an expected failure (socket not there yet, connection refused or closed, or what the example's
+//     own `explain` recognises) is one line, then a retry at the next tick;
+//   - any other error the system reports (EACCES, ENOTSOCK, ...) ends the program with one line
+//     (shared/run.ts), since retrying would not change it;
+//   - with --count N the client is a one-shot check: it exits 0 after N good exchanges, and gives up
+//     (one line, exit 1) after --wait seconds without one. Without --count it runs until SIGTERM and
+//     retries for ever, which is a container's normal life.
+import { positiveInteger, positiveNumber, type OptionSpec } from "./cli";
+import { errnoOf } from "./errors";
+import { log, reason } from "./log";
 import { FatalError } from "./run";
+import { sleep } from "./shutdown";
+import { WAIT_OPTION, WAIT_SECONDS } from "./wait";
 
 export interface TickOptions {
   intervalSeconds: number;
-  /** Stop after this many good replies (Infinity: until SIGTERM). */
+  /** Stop after this many good exchanges (Infinity: until SIGTERM). */
   count: number;
+  /** With a count: give up after this long without a good exchange. */
+  waitSeconds: number;
 }
 
-/** Reads --interval SECONDS and --count N (both optional, both positive). */
-export function tickOptions(values: { interval?: string; count?: string }, defaultIntervalSeconds: number): TickOptions {
-  const intervalSeconds = Number(values.interval ?? defaultIntervalSeconds);
-  const count = values.count === undefined ? Infinity : Number(values.count);
-  if (!(intervalSeconds > 0) || !(count > 0)) throw new FatalError("--interval and --count must be positive numbers");
-  return { intervalSeconds, count };
+/** The options every periodic client takes (beside --socket and its own). */
+export function tickOptionSpecs(defaultIntervalSeconds: number) {
+  return {
+    interval: { type: "string", value: "SECONDS", default: String(defaultIntervalSeconds), help: "time between two exchanges" },
+    count: { type: "string", value: "N", help: "exit 0 after N good exchanges (default: run until SIGTERM)" },
+    wait: { ...WAIT_OPTION, help: "with --count: give up (exit 1) after this long without a good exchange" },
+  } as const satisfies Record<string, OptionSpec>;
 }
 
-/** The expected socket failures, said plainly; null for anything else (the caller explains it). */
+/** Reads --interval, --count and --wait. */
+export function tickOptions(values: { interval: string; count?: string; wait: string }): TickOptions {
+  return {
+    intervalSeconds: positiveNumber("interval", values.interval),
+    count: values.count === undefined ? Infinity : positiveInteger("count", values.count),
+    waitSeconds: values.wait === undefined ? WAIT_SECONDS : positiveNumber("wait", values.wait),
+  };
+}
+
+/** The expected socket failures, said plainly; null for anything else. */
 export function socketProblem(path: string, error: unknown): string | null {
   switch (reason(error)) {
     case "ENOENT":
@@ -31,5 +57,40 @@ export function socketProblem(path: string, error: unknown): string | null {
       return `connection to ${path} closed by the other side (${reason(error)}): provider not reachable`;
     default:
       return null;
+  }
+}
+
+export interface TickLoop {
+  /** One exchange: resolves null for a good one (it logs its own result), or what was wrong with the reply. */
+  exchange(): Promise<string | null>;
+  /** The plain-words reason for an expected failure, or null when the error is not expected. */
+  explain(error: unknown): string | null;
+}
+
+/** Runs `loop.exchange()` every tick until `count` good ones, SIGTERM, or --wait without one. */
+export async function everyTick(options: TickOptions, signal: AbortSignal, loop: TickLoop): Promise<void> {
+  const { intervalSeconds, count, waitSeconds } = options;
+  let good = 0;
+  let lastGood = Date.now();
+  while (!signal.aborted && good < count) {
+    let problem: string | null;
+    try {
+      problem = await loop.exchange();
+    } catch (error) {
+      problem = loop.explain(error);
+      // Not an expected condition: an errno error ends the program with one line (shared/run.ts);
+      // anything else is reported and retried like the expected ones, with its message.
+      if (problem === null && errnoOf(error) !== null) throw error;
+      problem ??= error instanceof Error ? error.message : String(error);
+    }
+    if (problem === null) {
+      good++;
+      lastGood = Date.now();
+    } else if (Number.isFinite(count) && Date.now() - lastGood >= waitSeconds * 1000) {
+      throw new FatalError(`gave up after ${waitSeconds} s without a good exchange (--wait): ${problem}`);
+    } else {
+      log(`${problem}, retrying in ${intervalSeconds} s`);
+    }
+    if (good < count) await sleep(intervalSeconds * 1000, signal);
   }
 }

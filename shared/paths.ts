@@ -14,3 +14,8 @@ export function devicePath(path: string): string {
   const root = containerRoot();
   return root === "/" ? path : `${root.replace(/\/+$/, "")}${path}`;
 }
+
+/** For --help: the environment variable every program reads. */
+export const ROOT_ENV = {
+  PV_ROOT: "a directory that stands for / : every default path moves under it (how the local mesh runs containers side by side)",
+} as const;

@@ -16,3 +16,6 @@ export function roleLabel(option: string | undefined, fallback: string): string 
     return fallback;
   }
 }
+
+/** For --help: where the role label comes from when --role is not given. */
+export const ROLE_ENV = { PV_ROLE: `the role label, when --role is not given (else ${ROLE_FILE} in the image)` } as const;

@@ -3,6 +3,7 @@
 // that path is somebody's data and stops the program instead.
 import { lstatSync, mkdirSync, rmSync, type Stats } from "node:fs";
 import { dirname } from "node:path";
+import { systemErrorLine } from "./errors";
 import { FatalError } from "./run";
 
 /** Creates the parent directory and removes a stale socket at `path`. Throws on anything else there. */
@@ -10,7 +11,7 @@ export function prepareSocketPath(path: string): void {
   try {
     mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
   } catch (error) {
-    throw new FatalError(`cannot create ${dirname(path)}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+    throw new FatalError(systemErrorLine(error, `cannot create ${dirname(path)}`) ?? `cannot create ${dirname(path)}: ${String(error)}`);
   }
   const stat = lstatOrNull(path);
   if (stat === null) return;
@@ -30,7 +31,7 @@ function lstatOrNull(path: string): Stats | null {
     return lstatSync(path);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw new FatalError(`cannot inspect ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+    throw new FatalError(systemErrorLine(error, `cannot inspect ${path}`) ?? `cannot inspect ${path}: ${String(error)}`);
   }
 }
 
@@ -41,7 +42,7 @@ function describe(stat: Stats): string {
   return "special file";
 }
 
-/** A listen() failure as one clear line: `cannot listen on /run/example/raw.sock: EACCES`. */
+/** A listen() failure as one clear line: `cannot listen on /run/example/raw.sock: EACCES (check: ...)`. */
 export function listenError(path: string, error: unknown): FatalError {
-  return new FatalError(`cannot listen on ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+  return new FatalError(systemErrorLine(error, `cannot listen on ${path}`) ?? `cannot listen on ${path}: ${String(error)}`);
 }

@@ -257,12 +257,12 @@ describe.skipIf(MISSING !== null)("Wayland against a real headless Weston", () =
 describe.skipIf(MISSING !== null)("wayland-client failures", () => {
   afterEach(cleanUp);
 
-  it("no socket: one line per attempt, then a FAILED line and exit 1", async () => {
+  it("no socket: a waiting line, then a FAILED line after --wait and exit 1", async () => {
     const root = scratchDir("pv-wayland-");
-    const client = run("wayland-client", { env: { PV_ROOT: root }, args: ["--attempts", "2"] });
+    const client = run("wayland-client", { env: { PV_ROOT: root }, args: ["--wait", "1"] });
     expect(await client.exited()).toEqual({ code: 1, signal: null });
-    expect(client.output()).toContain(`waiting for Wayland socket at ${join(root, SOCKET)} (attempt 1/2): not there yet`);
-    expect(client.output()).toMatch(new RegExp(`FAILED: no Wayland socket at ${join(root, SOCKET)} after 2 attempts$`));
+    expect(client.output()).toContain(`waiting up to 1 s for Wayland socket at ${join(root, SOCKET)}: not there yet`);
+    expect(client.output()).toMatch(new RegExp(`FAILED: no Wayland socket at ${join(root, SOCKET)} within 1 s \\(--wait\\)$`));
     expect(client.output()).not.toMatch(NO_STACK);
   });
 
@@ -270,10 +270,10 @@ describe.skipIf(MISSING !== null)("wayland-client failures", () => {
     const root = scratchDir("pv-wayland-");
     mkdirSync(join(root, SOCKET, ".."), { recursive: true });
     writeFileSync(join(root, SOCKET), "");
-    const client = run("wayland-client", { env: { PV_ROOT: root }, args: ["--attempts", "2"] });
+    const client = run("wayland-client", { env: { PV_ROOT: root }, args: ["--wait", "1.5"] });
     expect(await client.exited()).toEqual({ code: 1, signal: null });
-    expect(client.output()).toContain(`compositor at ${join(root, SOCKET)} not answering yet (cannot connect to ${join(root, SOCKET)}: ECONNREFUSED), retrying in 1 s (attempt 1/2)`);
-    expect(client.output()).toMatch(new RegExp(`FAILED: cannot connect to ${join(root, SOCKET)}: ECONNREFUSED$`));
+    expect(client.output()).toContain(`compositor at ${join(root, SOCKET)} not answering yet (cannot connect to ${join(root, SOCKET)}: ECONNREFUSED), retrying in 1 s`);
+    expect(client.output()).toMatch(new RegExp(`FAILED: the compositor at ${join(root, SOCKET)} did not answer in time \\(--wait\\): cannot connect to ${join(root, SOCKET)}: ECONNREFUSED$`));
     expect(client.output()).not.toMatch(NO_STACK);
   });
 
@@ -326,9 +326,9 @@ describe.skipIf(MISSING !== null)("wayland-server launcher", () => {
 
   it("DRM backend (the default) waits for the drm-master node; SIGTERM while waiting exits 0", async () => {
     const root = scratchDir("pv-wayland-");
-    // 30 attempts x 1 s is the default; the test stops it after the first attempt line instead.
+    // 30 s is the default wait; the test stops it after the waiting line instead.
     const server = run("wayland-server", { env: { PV_ROOT: root } });
-    await server.waitForOutput(new RegExp(`waiting for DRM device at ${join(root, "/dev/dri/card0")} \\(attempt 1/30\\)`));
+    await server.waitForOutput(new RegExp(`waiting up to 30 s for DRM device at ${join(root, "/dev/dri/card0")}: not there yet`));
     expect(await server.stop("SIGTERM", 1000)).toEqual({ code: 0, signal: null });
   });
 });

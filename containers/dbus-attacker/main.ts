@@ -11,21 +11,23 @@
 // Prints one verdict line per attempt and a summary. Exit 0: every attempt refused; exit 1:
 // `VULNERABLE: ...`; exit 2: the bus could not be reached (nothing was tested).
 //
-// Run:  node dist/dbus-attacker/main.js [--socket PATH] [--role ROLE]   (PV_ROOT=DIR moves the default path)
+// Run:  node dist/dbus-attacker/main.js [--socket PATH] [--role ROLE] [--wait SECONDS]
+//       (PV_ROOT=DIR moves the default path; --wait: how long to wait for the injected socket and
+//       the bus behind it, 30 s by default; --help)
 // Stop: SIGTERM or Ctrl-C ends the run between two steps, with no verdict: exit 0.
 //
 // Simplified: (b) and (c) speak SASL and D-Bus by hand on a plain socket (dbus-next's wire codec
 // encodes the messages), because dbus-next's own connection always runs an honest SASL exchange.
 import { connect, type Socket } from "node:net";
-import { parseArgs } from "node:util";
 import { DBusError, type MessageBus, NameFlag, RequestNameReply, sessionBus } from "dbus-next";
 import { marshall, unmarshall, type WireMessage } from "dbus-next/lib/message";
+import { parseCommandLine } from "../../shared/cli";
 import { log, reason } from "../../shared/log";
-import { devicePath } from "../../shared/paths";
-import { roleLabel } from "../../shared/role";
+import { devicePath, ROOT_ENV } from "../../shared/paths";
+import { ROLE_ENV, roleLabel } from "../../shared/role";
 import { FatalError, runMain } from "../../shared/run";
 import { sleep, stopSignal, untilAborted } from "../../shared/shutdown";
-import { waitForPath } from "../../shared/wait";
+import { WAIT_OPTION, waitForPath, waitSeconds } from "../../shared/wait";
 
 const SOCKET_PATH = "/run/dbus/system_bus_socket";
 const BUS_NAME = "org.pantavisor.Example";
@@ -135,20 +137,20 @@ function externalId(uid: number): string {
   return Buffer.from(String(uid), "ascii").toString("hex");
 }
 
-/** Resolves once a bus answers SASL behind `path`: the injected socket may exist before the provider's bus does. */
-async function waitForBus(path: string): Promise<boolean> {
-  for (let attempt = 1; attempt <= 20; attempt++) {
+/** Resolves once a bus answers SASL behind `path` (the injected socket may exist before the provider's bus does), false at `deadline`. */
+async function waitForBus(path: string, deadline: number, signal: AbortSignal): Promise<boolean> {
+  while (!signal.aborted && Date.now() < deadline) {
     let bus: RawBus | undefined;
     try {
       bus = await RawBus.open(path);
       // A bare AUTH asks which mechanisms the server supports; no uid is claimed on this connection.
       if ((await bus.sasl("AUTH")).startsWith("REJECTED")) return true;
     } catch (error) {
-      log(`waiting for the bus behind ${path} (attempt ${attempt}/20): ${reason(error)}`);
+      log(`waiting for the bus behind ${path}: ${reason(error)}`);
     } finally {
       bus?.close();
     }
-    await sleep(500);
+    await sleep(500, signal);
   }
   return false;
 }
@@ -209,15 +211,30 @@ async function tryForgedSender(bus: RawBus): Promise<Verdict> {
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { socket: { type: "string" }, role: { type: "string" } } });
-  const path = values.socket ?? devicePath(SOCKET_PATH);
+  const { values } = parseCommandLine({
+    name: "dbus-attacker",
+    summary: "What a low-role consumer can try against the provider's bus through the injected socket; one verdict line per attempt.",
+    options: {
+      socket: { type: "string", value: "PATH", default: devicePath(SOCKET_PATH), help: "the bus socket pv-xconnect injects (service system-bus)" },
+      role: { type: "string", value: "ROLE", help: "the role to print and judge against; default: PV_ROLE, else /etc/pv-role, else nobody" },
+      wait: { ...WAIT_OPTION, help: "how long to wait for the injected socket and the bus behind it before giving up (exit 2)" },
+    },
+    env: { ...ROOT_ENV, ...ROLE_ENV },
+    notes: ["Exit codes: 0 every attempt refused (or stopped by a signal); 1 VULNERABLE: something went through; 2 the bus could not be reached, nothing tested."],
+    examples: ["dbus-attacker --socket /tmp/mesh/dbus-attacker/root/run/dbus/system_bus_socket"],
+  });
+  const path = values.socket;
   const role = roleLabel(values.role, "nobody");
+  const wait = waitSeconds(values.wait);
   log(`dbus-attacker: bus ${path}, role ${role}, running as uid ${process.getuid?.()}`);
   const stopping = stopSignal();
-  const found = await waitForPath(path, { attempts: 10, intervalMs: 500, what: "D-Bus socket", signal: stopping });
+  const deadline = Date.now() + wait * 1000;
+  const found = await waitForPath(path, { waitSeconds: wait, what: "D-Bus socket", signal: stopping });
   if (stopping.aborted) return stopped(stopping, "before any attempt");
-  if (!found) throw new FatalError(`${path} never appeared: nothing tested`, 2);
-  if (!(await waitForBus(path))) throw new FatalError(`no bus answered behind ${path}: nothing tested`, 2);
+  if (!found) throw new FatalError(`${path} did not appear within ${wait} s (--wait): nothing tested`, 2);
+  const answered = await waitForBus(path, deadline, stopping);
+  if (stopping.aborted) return stopped(stopping, "before any attempt");
+  if (!answered) throw new FatalError(`no bus answered behind ${path} within ${wait} s (--wait): nothing tested`, 2);
 
   const verdicts: [string, Verdict][] = [];
   const report = (attempt: string, verdict: Verdict): void => {

@@ -10,18 +10,19 @@
 // bus rejecting authentication (pv-xconnect master lets only role `root` through), the policy
 // denying the call (AccessDenied), the service not on the bus yet.
 //
-// Run:  node dist/dbus-client/main.js [--socket PATH] [--role ROLE] [--interval SECONDS] [--count N]
-//       (PV_ROOT=DIR moves the default path; --count N exits 0 after N replies. The role is only
-//       printed: it comes from --role, PV_ROLE or the image's /etc/pv-role, see shared/role.ts)
+// Run:  node dist/dbus-client/main.js [--socket PATH] [--role ROLE] [--interval SECONDS] [--count N] [--wait SECONDS]
+//       (PV_ROOT=DIR moves the default path; --count N exits 0 after N replies, or 1 after --wait
+//       seconds, 30 by default, without one. The role is only printed: it comes from --role,
+//       PV_ROLE or the image's /etc/pv-role, see shared/role.ts; --help lists everything)
 // Stop: SIGTERM or Ctrl-C: exits 0.
-import { parseArgs } from "node:util";
 import { DBusError, Message, type MessageBus, sessionBus } from "dbus-next";
-import { socketProblem, tickOptions } from "../../shared/client";
+import { parseCommandLine } from "../../shared/cli";
+import { everyTick, socketProblem, tickOptions, tickOptionSpecs } from "../../shared/client";
 import { log } from "../../shared/log";
-import { devicePath } from "../../shared/paths";
-import { roleLabel } from "../../shared/role";
+import { devicePath, ROOT_ENV } from "../../shared/paths";
+import { ROLE_ENV, roleLabel } from "../../shared/role";
 import { runMain } from "../../shared/run";
-import { sleep, stopSignal } from "../../shared/shutdown";
+import { stopSignal } from "../../shared/shutdown";
 
 const SOCKET_PATH = "/run/dbus/system_bus_socket";
 const BUS_NAME = "org.pantavisor.Example";
@@ -91,39 +92,45 @@ export async function requestInfo(socketPath: string): Promise<InfoReply> {
   }
 }
 
-function explain(socketPath: string, role: string, error: unknown): string {
+/** The plain-words reason for an expected failure, or null. */
+function explain(socketPath: string, role: string, error: unknown): string | null {
   if (error instanceof AuthRejected) return `authentication rejected by the bus for role ${role}`;
   if (error instanceof DBusError) {
     if (error.type === "org.freedesktop.DBus.Error.AccessDenied") return `access denied by the bus policy for role ${role}: ${error.text}`;
     if (error.type === "org.freedesktop.DBus.Error.ServiceUnknown") return `${BUS_NAME} is not on the bus (yet)`;
     return `D-Bus error ${error.type}: ${error.text}`;
   }
-  return socketProblem(socketPath, error) ?? (error instanceof Error ? error.message : String(error));
+  return socketProblem(socketPath, error);
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    options: { socket: { type: "string" }, role: { type: "string" }, interval: { type: "string" }, count: { type: "string" } },
+  const { values } = parseCommandLine({
+    name: "dbus-client",
+    summary: `Consumer of the D-Bus pattern: calls ${INTERFACE_NAME}.GetInfo on the injected bus socket every few seconds and prints the reply and the uid the bus saw.`,
+    options: {
+      socket: { type: "string", value: "PATH", default: devicePath(SOCKET_PATH), help: "the bus socket pv-xconnect injects (service system-bus)" },
+      role: { type: "string", value: "ROLE", help: "the role to print (only a label: the mesh and the bus policy decide); default: PV_ROLE, else /etc/pv-role" },
+      ...tickOptionSpecs(INTERVAL_SECONDS),
+    },
+    env: { ...ROOT_ENV, ...ROLE_ENV },
+    examples: ["dbus-client --socket /tmp/dbus-root/run/dbus/system_bus_socket --role root --count 1"],
   });
-  const socketPath = values.socket ?? devicePath(SOCKET_PATH);
+  const socketPath = values.socket;
   const role = roleLabel(values.role, "unknown");
-  const { intervalSeconds, count } = tickOptions(values, INTERVAL_SECONDS);
-  log(`dbus-client: bus ${socketPath}, role ${role}, every ${intervalSeconds} s`);
+  const ticks = tickOptions(values);
+  log(`dbus-client: bus ${socketPath}, role ${role}, every ${ticks.intervalSeconds} s`);
 
   const stopping = stopSignal();
-  let replies = 0;
-  while (!stopping.aborted && replies < count) {
-    log(`--- Requesting info from D-Bus service ${BUS_NAME} ---`);
-    try {
+  await everyTick(ticks, stopping, {
+    async exchange() {
+      log(`--- Requesting info from D-Bus service ${BUS_NAME} ---`);
       const reply = await requestInfo(socketPath);
-      replies++;
       for (const line of reply.lines) log(line);
       log(`(the bus authenticated this connection as uid ${reply.uid}, role ${role})`);
-    } catch (error) {
-      log(`${explain(socketPath, role, error)}, retrying in ${intervalSeconds} s`);
-    }
-    if (replies < count) await sleep(intervalSeconds * 1000, stopping);
-  }
+      return null;
+    },
+    explain: (error) => explain(socketPath, role, error),
+  });
   return 0;
 }
 

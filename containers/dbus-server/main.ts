@@ -6,7 +6,7 @@
 // connects each consumer to this bus as the uid of the consumer's role, so the daemon's XML policy
 // (/etc/dbus-1/system.d/org.pantavisor.Example.conf) decides per role who may own and call.
 //
-// Run:  node dist/dbus-server/main.js [--socket PATH] [--config FILE]   (PV_ROOT=DIR moves the defaults)
+// Run:  node dist/dbus-server/main.js [--socket PATH] [--config FILE]   (PV_ROOT=DIR moves the defaults; --help)
 // Stop: SIGTERM or Ctrl-C: releases the name, disconnects, stops dbus-daemon, exits 0.
 //       If dbus-daemon dies, it exits 1 with one line (the container's restart policy brings it back).
 //
@@ -15,12 +15,14 @@
 // /usr/share/dbus-1/system.conf fixes the socket path.
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createInterface } from "node:readline";
+import type { Readable } from "node:stream";
 import { dirname } from "node:path";
-import { parseArgs } from "node:util";
+import { parseCommandLine } from "../../shared/cli";
 import { DBusError, Message, type MessageBus, NameFlag, RequestNameReply, interface as dbusInterface, sessionBus } from "dbus-next";
 import { log, reason } from "../../shared/log";
-import { devicePath } from "../../shared/paths";
+import { devicePath, ROOT_ENV } from "../../shared/paths";
 import { FatalError, runMain } from "../../shared/run";
 import { stopSignal, untilAborted } from "../../shared/shutdown";
 import { prepareSocketPath, removeSocket } from "../../shared/socket";
@@ -88,7 +90,7 @@ export async function start(socketPath: string, configPath: string, signal: Abor
   // then sees it end when we end, even if dbus-daemon outlives a SIGKILL of this process.
   const daemon: ChildProcess = spawn("dbus-daemon", args, { stdio: ["ignore", "pipe", "pipe"] });
   const listening = firstLine(daemon.stdout!);
-  daemon.stderr?.pipe(process.stderr, { end: false });
+  forwardDaemonLog(daemon.stderr!);
   let closing = false;
   let reportFailure: (why: string) => void = () => {};
   const failure = new Promise<string>((resolve) => (reportFailure = (why) => closing || resolve(why)));
@@ -149,6 +151,20 @@ export async function start(socketPath: string, configPath: string, signal: Abor
   }
 }
 
+/**
+ * dbus-daemon's stderr, passed on line by line, except one line that reads like a failure and is
+ * not: a system bus tries to raise its open-file limit to 65536, and a container (or a machine)
+ * whose hard limit is lower refuses. The bus works; we say so in one line of our own.
+ */
+function forwardDaemonLog(stream: Readable): void {
+  createInterface({ input: stream }).on("line", (line) => {
+    const wanted = /Failed to set fd limit to (\d+): Operation not permitted/.exec(line)?.[1];
+    if (wanted === undefined) return void process.stderr.write(`${line}\n`);
+    const hard = /^Max open files\s+\S+\s+(\S+)/m.exec(readFileSync("/proc/self/limits", "utf8"))?.[1] ?? "lower";
+    log(`dbus-daemon: open-file limit stays at ${hard} (it asks for ${wanted}, above this machine's hard limit): harmless for a bus of a few clients`);
+  });
+}
+
 /** Resolves with the first line a stream prints (dbus-daemon's address), then leaves the stream paused. */
 function firstLine(stream: NodeJS.ReadableStream): Promise<string> {
   return new Promise((resolve) => {
@@ -172,9 +188,19 @@ function closeBus(bus: MessageBus): void {
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { socket: { type: "string" }, config: { type: "string" } } });
-  const socketPath = values.socket ?? devicePath(SOCKET_PATH);
-  const configPath = values.config ?? devicePath(CONFIG_PATH);
+  const { values } = parseCommandLine({
+    name: "dbus-server",
+    summary: `Provider of the D-Bus pattern (service system-bus): runs its own dbus-daemon and serves ${BUS_NAME}.GetInfo on it.`,
+    options: {
+      socket: { type: "string", value: "PATH", default: devicePath(SOCKET_PATH), help: "where dbus-daemon listens" },
+      config: { type: "string", value: "FILE", default: devicePath(CONFIG_PATH), help: "the bus configuration (it includes the policy in system.d/)" },
+    },
+    env: ROOT_ENV,
+    notes: ["Needs dbus-daemon on PATH. Owning the name takes root, as the policy in system.d/org.pantavisor.Example.conf says."],
+    examples: ["PV_ROOT=/tmp/dbus-root dbus-server   (after: cp -r containers/dbus-server/rootfs/. /tmp/dbus-root/)"],
+  });
+  const socketPath = values.socket;
+  const configPath = values.config;
   if (!existsSync(configPath)) throw new FatalError(`bus config ${configPath} not found (--config FILE)`);
   log(`dbus-server: bus ${socketPath}, config ${configPath}, name ${BUS_NAME}`);
   const stopping = stopSignal();

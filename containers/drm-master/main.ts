@@ -7,25 +7,23 @@
 // --hold seconds (0: until SIGTERM), then restores the saved CRTC and releases everything in
 // reverse order (the drm-howto modeset.c order).
 //
-// Run:  node dist/drm-master/main.js [--device PATH] [--mode WxH[@HZ]] [--hold SECONDS]
-//                                    [--attempts N] [--interval SECONDS]   (PV_ROOT=DIR moves the default path)
+// Run:  node dist/drm-master/main.js [--device PATH] [--mode WxH[@HZ]] [--hold SECONDS] [--wait SECONDS]
+//       (PV_ROOT=DIR moves the default path; --wait: 30 s by default; --help)
 // Stop: SIGTERM or Ctrl-C: restores the CRTC, releases, exits 0.
 //
 // Simplified: one connector, one CRTC, legacy (non-atomic) modeset, no page flips or vblank.
-import { parseArgs } from "node:util";
+import { nonNegativeNumber, parseCommandLine, UsageError } from "../../shared/cli";
 import { log, logError, reason } from "../../shared/log";
-import { devicePath } from "../../shared/paths";
+import { devicePath, ROOT_ENV } from "../../shared/paths";
 import { FatalError, runMain } from "../../shared/run";
 import { sleep, stopSignal, untilAborted } from "../../shared/shutdown";
-import { waitForPath } from "../../shared/wait";
+import { WAIT_OPTION, waitForPath, waitSeconds } from "../../shared/wait";
 import {
   drm, DRM_CAP_DUMB_BUFFER, DRM_MODE_CONNECTED, DRM_MODE_TYPE_PREFERRED,
   type DrmBinding, type DrmConnector, type DrmMode, type DrmResources,
 } from "../../native/libdrm/index";
 
 const DEVICE_PATH = "/dev/dri/card0";
-const WAIT_ATTEMPTS = 300;
-const WAIT_INTERVAL_SECONDS = 1;
 const HOLD_SECONDS = 10;
 /** XRGB8888: 32 bits per pixel, 24 of them colour. Every KMS driver scans this format out. */
 const BPP = 32;
@@ -45,7 +43,7 @@ export interface ModeRequest {
 /** Parses --mode: "1024x768" or "1024x768@60". */
 export function parseModeRequest(text: string): ModeRequest {
   const match = /^(\d+)x(\d+)(?:@(\d+))?$/.exec(text);
-  if (match === null) throw new FatalError(`--mode must look like 1024x768 or 1024x768@60, got "${text}"`);
+  if (match === null) throw new UsageError(`--mode must look like 1024x768 or 1024x768@60, got "${text}"`);
   const request: ModeRequest = { width: Number(match[1]), height: Number(match[2]), text };
   if (match[3] !== undefined) request.refresh = Number(match[3]);
   return request;
@@ -174,24 +172,29 @@ export async function start(options: MasterOptions, binding: DrmBinding = drm())
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    options: { device: { type: "string" }, mode: { type: "string" }, hold: { type: "string" },
-      attempts: { type: "string" }, interval: { type: "string" } },
+  const { values } = parseCommandLine({
+    name: "drm-master",
+    summary: "Consumer of the DRM pattern: becomes DRM master on the KMS node pv-xconnect injects (service drm-master) and shows colour bars with a real modeset.",
+    options: {
+      device: { type: "string", value: "PATH", default: devicePath(DEVICE_PATH), help: "the injected KMS node" },
+      mode: { type: "string", value: "WxH[@HZ]", help: "the mode to set (default: the connector's preferred, else the largest)" },
+      hold: { type: "string", value: "SECONDS", default: String(HOLD_SECONDS), help: "how long to show the picture; 0: until SIGTERM" },
+      wait: WAIT_OPTION,
+    },
+    env: ROOT_ENV,
+    notes: ["Needs DRM master rights: no other master (compositor) on the card, and CAP_SYS_ADMIN unless it is the first opener."],
+    examples: ["drm-master --device /dev/dri/card0 --mode 1024x768 --hold 5"],
   });
-  const device = values.device ?? devicePath(DEVICE_PATH);
-  const holdSeconds = Number(values.hold ?? HOLD_SECONDS);
-  const attempts = Number(values.attempts ?? WAIT_ATTEMPTS);
-  const intervalSeconds = Number(values.interval ?? WAIT_INTERVAL_SECONDS);
-  if (!(holdSeconds >= 0) || !Number.isInteger(attempts) || attempts < 1 || !(intervalSeconds > 0)) {
-    throw new FatalError("--hold must be >= 0, --attempts a positive integer, --interval a positive number");
-  }
+  const device = values.device;
+  const holdSeconds = nonNegativeNumber("hold", values.hold);
+  const wait = waitSeconds(values.wait);
   const mode = values.mode === undefined ? undefined : parseModeRequest(values.mode);
   log(`drm-master: device ${device}, mode ${values.mode ?? "preferred"}, hold ${holdSeconds === 0 ? "until SIGTERM" : `${holdSeconds} s`}`);
 
   const stopping = stopSignal();
-  if (!(await waitForPath(device, { attempts, intervalMs: intervalSeconds * 1000, what: "DRM device", signal: stopping }))) {
+  if (!(await waitForPath(device, { waitSeconds: wait, what: "DRM device", signal: stopping }))) {
     if (stopping.aborted) return 0;
-    throw new FatalError(`DRM device ${device} did not appear after ${attempts} attempts`);
+    throw new FatalError(`DRM device ${device} did not appear within ${wait} s (--wait)`);
   }
   const modeset = await start({ device, mode });
   log(`holding the picture ${holdSeconds === 0 ? "until SIGTERM" : `for ${holdSeconds} s (SIGTERM ends it early)`}`);

@@ -5,22 +5,20 @@
 // master and no CAP_SYS_ADMIN: that is the point of render nodes), prints the driver name and
 // version, and stays alive until SIGTERM. Without the node it fails with one line and exit code 1.
 //
-// Run:  node dist/drm-render/main.js [--device PATH] [--attempts N] [--interval SECONDS]
-//       (PV_ROOT=DIR moves the default path)
+// Run:  node dist/drm-render/main.js [--device PATH] [--wait SECONDS]
+//       (PV_ROOT=DIR moves the default path; --wait: 30 s by default; --help)
 // Stop: SIGTERM or Ctrl-C: closes the node, exits 0.
 //
 // Simplified: no GPU work is submitted; opening the node and asking its driver is the whole demo.
-import { parseArgs } from "node:util";
+import { parseCommandLine } from "../../shared/cli";
 import { log } from "../../shared/log";
-import { devicePath } from "../../shared/paths";
+import { devicePath, ROOT_ENV } from "../../shared/paths";
 import { FatalError, runMain } from "../../shared/run";
 import { stopSignal, untilAborted } from "../../shared/shutdown";
-import { waitForPath } from "../../shared/wait";
+import { WAIT_OPTION, waitForPath, waitSeconds } from "../../shared/wait";
 import { drm, type DrmBinding, type DrmVersion } from "../../native/libdrm/index";
 
 const DEVICE_PATH = "/dev/dri/renderD128";
-const WAIT_ATTEMPTS = 30;
-const WAIT_INTERVAL_SECONDS = 1;
 
 export interface RenderNode {
   version: DrmVersion;
@@ -39,19 +37,24 @@ export async function start(device: string, binding: DrmBinding = drm()): Promis
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { device: { type: "string" }, attempts: { type: "string" }, interval: { type: "string" } } });
-  const device = values.device ?? devicePath(DEVICE_PATH);
-  const attempts = Number(values.attempts ?? WAIT_ATTEMPTS);
-  const intervalSeconds = Number(values.interval ?? WAIT_INTERVAL_SECONDS);
-  if (!Number.isInteger(attempts) || attempts < 1 || !(intervalSeconds > 0)) {
-    throw new FatalError("--attempts must be a positive integer and --interval a positive number");
-  }
-  log(`drm-render: device ${device}, waiting up to ${attempts} x ${intervalSeconds} s`);
+  const { values } = parseCommandLine({
+    name: "drm-render",
+    summary: "Consumer of the DRM pattern: opens the render node pv-xconnect injects (service drm-render) and prints its driver.",
+    options: {
+      device: { type: "string", value: "PATH", default: devicePath(DEVICE_PATH), help: "the injected render node" },
+      wait: WAIT_OPTION,
+    },
+    env: ROOT_ENV,
+    examples: ["drm-render --device /dev/dri/renderD128 --wait 5"],
+  });
+  const device = values.device;
+  const wait = waitSeconds(values.wait);
+  log(`drm-render: device ${device}, waiting up to ${wait} s for it`);
 
   const stopping = stopSignal();
-  if (!(await waitForPath(device, { attempts, intervalMs: intervalSeconds * 1000, what: "DRM render node", signal: stopping }))) {
+  if (!(await waitForPath(device, { waitSeconds: wait, what: "DRM render node", signal: stopping }))) {
     if (stopping.aborted) return 0;
-    throw new FatalError(`DRM render node ${device} did not appear after ${attempts} attempts`);
+    throw new FatalError(`DRM render node ${device} did not appear within ${wait} s (--wait)`);
   }
   const node = await start(device);
   const { name, major, minor, patchlevel, description } = node.version;

@@ -9,14 +9,14 @@
 // It prints the hostname, every interface with its state and addresses, the IPv4 routes
 // (/proc/net/route), then stays alive until SIGTERM, so `lxc-ls -f` shows it RUNNING.
 //
-// Run:  node dist/ipam-probe/main.js [--expect IP]   (--expect: also say whether IP is assigned)
+// Run:  node dist/ipam-probe/main.js [--expect IP]   (--expect: also say whether IP is assigned; --help)
 // Stop: SIGTERM or Ctrl-C: exits 0.
 //
 // Simplified: IPv4 routes only (the IPAM pools are IPv4); reads /proc and /sys directly, so it
 // needs no `ip` binary in the image.
 import { readdirSync, readFileSync } from "node:fs";
 import { hostname, networkInterfaces } from "node:os";
-import { parseArgs } from "node:util";
+import { parseCommandLine } from "../../shared/cli";
 import { log, reason } from "../../shared/log";
 import { runMain } from "../../shared/run";
 import { stopSignal, untilAborted } from "../../shared/shutdown";
@@ -78,7 +78,12 @@ export function describeRoutes(table = PROC_ROUTE): string[] {
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { expect: { type: "string" } } });
+  const { values } = parseCommandLine({
+    name: "ipam-probe",
+    summary: "The program of the IPAM containers: prints the hostname, interfaces and IPv4 routes Pantavisor's IPAM gave the container, then stays up.",
+    options: { expect: { type: "string", value: "IP", help: "also say whether this address is assigned to an interface" } },
+    examples: ["ipam-probe --expect 10.0.3.50"],
+  });
   const stopping = stopSignal();
 
   log("=== IPAM probe ===");

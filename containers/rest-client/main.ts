@@ -7,16 +7,17 @@
 // request. The reply is framed by Content-Length and the client closes the connection itself,
 // because pv-xconnect master never forwards the provider's close.
 //
-// Run:  node dist/rest-client/main.js [--socket PATH] [--interval SECONDS] [--count N]
-//       (PV_ROOT=DIR moves the default path; --count N exits 0 after N good replies)
+// Run:  node dist/rest-client/main.js [--socket PATH] [--interval SECONDS] [--count N] [--wait SECONDS]
+//       (PV_ROOT=DIR moves the default path; --count N exits 0 after N good replies, or 1 after
+//       --wait seconds, 30 by default, without one; --help lists everything)
 // Stop: SIGTERM or Ctrl-C: exits 0.
 import { Client } from "undici";
-import { parseArgs } from "node:util";
-import { socketProblem, tickOptions } from "../../shared/client";
+import { parseCommandLine } from "../../shared/cli";
+import { everyTick, socketProblem, tickOptions, tickOptionSpecs } from "../../shared/client";
 import { log, reason } from "../../shared/log";
-import { devicePath } from "../../shared/paths";
+import { devicePath, ROOT_ENV } from "../../shared/paths";
 import { runMain } from "../../shared/run";
-import { sleep, stopSignal } from "../../shared/shutdown";
+import { stopSignal } from "../../shared/shutdown";
 
 const SOCKET_PATH = "/run/pv/services/api.sock";
 const INTERVAL_SECONDS = 5;
@@ -44,7 +45,8 @@ export async function getInfo(path: string, timeoutMs = REPLY_TIMEOUT_MS): Promi
   }
 }
 
-function explain(path: string, error: unknown): string {
+/** The plain-words reason for an expected failure, or null. */
+function explain(path: string, error: unknown): string | null {
   // undici wraps the socket's error: the errno is on its cause.
   const cause = (error as { cause?: unknown }).cause ?? error;
   switch (reason(cause)) {
@@ -55,34 +57,35 @@ function explain(path: string, error: unknown): string {
     case "UND_ERR_SOCKET":
       return `connection to ${path} closed before the reply was complete`;
     default:
-      return socketProblem(path, cause) ?? `request to ${path} failed: ${error instanceof Error ? error.message : String(error)}`;
+      return socketProblem(path, cause);
   }
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    options: { socket: { type: "string" }, interval: { type: "string" }, count: { type: "string" } },
+  const { values } = parseCommandLine({
+    name: "rest-client",
+    summary: "Consumer of the REST-over-unix-socket pattern: GET /info on the injected socket every few seconds, one request per connection.",
+    options: {
+      socket: { type: "string", value: "PATH", default: devicePath(SOCKET_PATH), help: "the socket pv-xconnect injects (service api)" },
+      ...tickOptionSpecs(INTERVAL_SECONDS),
+    },
+    env: ROOT_ENV,
+    examples: ["rest-client --socket /tmp/api.sock --count 1"],
   });
-  const path = values.socket ?? devicePath(SOCKET_PATH);
-  const { intervalSeconds, count } = tickOptions(values, INTERVAL_SECONDS);
-  log(`rest-client: GET /info on ${path}, every ${intervalSeconds} s`);
+  const path = values.socket;
+  const ticks = tickOptions(values);
+  log(`rest-client: GET /info on ${path}, every ${ticks.intervalSeconds} s`);
 
   const stopping = stopSignal();
-  let replies = 0;
-  while (!stopping.aborted && replies < count) {
-    try {
+  await everyTick(ticks, stopping, {
+    async exchange() {
       const reply = await getInfo(path);
-      if (reply.status === 200) {
-        replies++;
-        log(`GET /info -> 200 ${reply.body}`);
-      } else {
-        log(`GET /info -> ${reply.status} (not 200): ${reply.body}, retrying in ${intervalSeconds} s`);
-      }
-    } catch (error) {
-      log(`${explain(path, error)}, retrying in ${intervalSeconds} s`);
-    }
-    if (replies < count) await sleep(intervalSeconds * 1000, stopping);
-  }
+      if (reply.status !== 200) return `GET /info -> ${reply.status} (not 200): ${reply.body}`;
+      log(`GET /info -> 200 ${reply.body}`);
+      return null;
+    },
+    explain: (error) => explain(path, error),
+  });
   return 0;
 }
 

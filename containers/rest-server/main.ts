@@ -7,13 +7,13 @@
 // whatever the client sent, so a caller can claim any role. Absent headers read "unknown", and
 // nothing here grants anything because of them (`GET /admin` is refused whatever the role says).
 //
-// Run:  node dist/rest-server/main.js [--socket PATH]      (PV_ROOT=DIR moves the default path)
+// Run:  node dist/rest-server/main.js [--socket PATH]      (PV_ROOT=DIR moves the default path; --help)
 // Try:  curl --unix-socket /run/example/api.sock http://localhost/info
 // Stop: SIGTERM or Ctrl-C: closes the server, removes the socket, exits 0.
 import fastify, { type FastifyInstance } from "fastify";
-import { parseArgs } from "node:util";
+import { parseCommandLine } from "../../shared/cli";
 import { log } from "../../shared/log";
-import { devicePath } from "../../shared/paths";
+import { devicePath, ROOT_ENV } from "../../shared/paths";
 import { runMain } from "../../shared/run";
 import { stopSignal, untilAborted } from "../../shared/shutdown";
 import { listenError, prepareSocketPath, removeSocket } from "../../shared/socket";
@@ -82,8 +82,14 @@ export async function start(path: string): Promise<RestServer> {
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { socket: { type: "string" } } });
-  const path = values.socket ?? devicePath(SOCKET_PATH);
+  const { values } = parseCommandLine({
+    name: "rest-server",
+    summary: "Provider of the REST-over-unix-socket pattern (service api): GET /info reports the caller the mesh names in X-PV-Client / X-PV-Role.",
+    options: { socket: { type: "string", value: "PATH", default: devicePath(SOCKET_PATH), help: "where to listen" } },
+    env: ROOT_ENV,
+    examples: ["rest-server --socket /tmp/api.sock", "curl --unix-socket /tmp/api.sock http://localhost/info"],
+  });
+  const path = values.socket;
   const stopping = stopSignal();
 
   const server = await start(path);

@@ -6,16 +6,17 @@
 // A missing socket or a refused connection is expected while the provider starts or restarts:
 // one line, then retry at the next tick.
 //
-// Run:  node dist/unix-client/main.js [--socket PATH] [--interval SECONDS] [--count N]
-//       (PV_ROOT=DIR moves the default path; --count N exits 0 after N good echoes)
+// Run:  node dist/unix-client/main.js [--socket PATH] [--interval SECONDS] [--count N] [--wait SECONDS]
+//       (PV_ROOT=DIR moves the default path; --count N exits 0 after N good echoes, or 1 after
+//       --wait seconds, 30 by default, without one; --help lists everything)
 // Stop: SIGTERM or Ctrl-C: exits 0.
 import { connect } from "node:net";
-import { parseArgs } from "node:util";
-import { socketProblem, tickOptions } from "../../shared/client";
+import { parseCommandLine } from "../../shared/cli";
+import { everyTick, socketProblem, tickOptions, tickOptionSpecs } from "../../shared/client";
 import { log } from "../../shared/log";
-import { devicePath } from "../../shared/paths";
+import { devicePath, ROOT_ENV } from "../../shared/paths";
 import { runMain } from "../../shared/run";
-import { sleep, stopSignal } from "../../shared/shutdown";
+import { stopSignal } from "../../shared/shutdown";
 
 const SOCKET_PATH = "/run/pv/services/raw.sock";
 const INTERVAL_SECONDS = 5;
@@ -49,32 +50,32 @@ export function echo(path: string, message: string, timeoutMs = REPLY_TIMEOUT_MS
   });
 }
 
-function explain(path: string, error: unknown): string {
-  return socketProblem(path, error) ?? (error instanceof Error ? error.message : String(error));
-}
-
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    options: { socket: { type: "string" }, interval: { type: "string" }, count: { type: "string" } },
+  const { values } = parseCommandLine({
+    name: "unix-client",
+    summary: "Consumer of the raw unix socket pattern: sends a line to the injected socket every few seconds and checks that the same bytes come back.",
+    options: {
+      socket: { type: "string", value: "PATH", default: devicePath(SOCKET_PATH), help: "the socket pv-xconnect injects (service raw)" },
+      ...tickOptionSpecs(INTERVAL_SECONDS),
+    },
+    env: ROOT_ENV,
+    examples: ["unix-client --socket /tmp/raw.sock --interval 1 --count 2"],
   });
-  const path = values.socket ?? devicePath(SOCKET_PATH);
-  const { intervalSeconds, count } = tickOptions(values, INTERVAL_SECONDS);
-  log(`unix-client: socket ${path}, every ${intervalSeconds} s`);
+  const path = values.socket;
+  const ticks = tickOptions(values);
+  log(`unix-client: socket ${path}, every ${ticks.intervalSeconds} s`);
 
   const stopping = stopSignal();
-  let echoed = 0;
-  while (!stopping.aborted && echoed < count) {
-    const message = `Hello from client at ${new Date().toISOString()}`;
-    try {
+  await everyTick(ticks, stopping, {
+    async exchange() {
+      const message = `Hello from client at ${new Date().toISOString()}`;
       const reply = await echo(path, message);
-      echoed++;
-      const intact = reply.equals(Buffer.from(message)) ? "" : " (MISMATCH: not the bytes sent)";
-      log(`echo OK (${reply.length} bytes): ${reply.toString()}${intact}`);
-    } catch (error) {
-      log(`${explain(path, error)}, retrying in ${intervalSeconds} s`);
-    }
-    if (echoed < count) await sleep(intervalSeconds * 1000, stopping);
-  }
+      if (!reply.equals(Buffer.from(message))) return `echo MISMATCH (${reply.length} bytes): not the bytes sent`;
+      log(`echo OK (${reply.length} bytes): ${reply.toString()}`);
+      return null;
+    },
+    explain: (error) => socketProblem(path, error),
+  });
   return 0;
 }
 

@@ -4,14 +4,14 @@
 // echoing every byte back to each client. pv-xconnect injects a proxy of this socket into each
 // consumer that requires `raw` (unix-client sees it at /run/pv/services/raw.sock).
 //
-// Run:  node dist/unix-server/main.js [--socket PATH]      (PV_ROOT=DIR moves the default path)
+// Run:  node dist/unix-server/main.js [--socket PATH]      (PV_ROOT=DIR moves the default path; --help)
 // Stop: SIGTERM or Ctrl-C: stops accepting, closes clients, removes the socket, exits 0.
 //
 // Simplified: no framing or protocol, just bytes; that is the point of the `unix` service type.
 import { createServer, type Server, type Socket } from "node:net";
-import { parseArgs } from "node:util";
+import { parseCommandLine } from "../../shared/cli";
 import { log, logError } from "../../shared/log";
-import { devicePath } from "../../shared/paths";
+import { devicePath, ROOT_ENV } from "../../shared/paths";
 import { runMain } from "../../shared/run";
 import { stopSignal, untilAborted } from "../../shared/shutdown";
 import { listenError, prepareSocketPath, removeSocket } from "../../shared/socket";
@@ -56,8 +56,14 @@ export async function start(path: string): Promise<EchoServer> {
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { socket: { type: "string" } } });
-  const path = values.socket ?? devicePath(SOCKET_PATH);
+  const { values } = parseCommandLine({
+    name: "unix-server",
+    summary: "Provider of the raw unix socket pattern (service raw): echoes every byte back to each client.",
+    options: { socket: { type: "string", value: "PATH", default: devicePath(SOCKET_PATH), help: "where to listen" } },
+    env: ROOT_ENV,
+    examples: ["unix-server --socket /tmp/raw.sock"],
+  });
+  const path = values.socket;
   const stopping = stopSignal();
 
   const server = await start(path);

@@ -9,23 +9,22 @@
 // but the shared-memory pool never reaches the compositor. The client says so in one line and
 // exits with code 3.
 //
-// Run:  node dist/wayland-client/main.js [--socket PATH] [--frames N] [--attempts N]
-//       [--width W --height H] [--report N]     (PV_ROOT=DIR moves the default path)
+// Run:  node dist/wayland-client/main.js [--socket PATH] [--frames N] [--wait SECONDS]
+//       [--width W --height H] [--report N]     (PV_ROOT=DIR moves the default path; --help)
 // Exit: 0 after N frames, on SIGTERM/Ctrl-C or when the compositor closes the window;
 //       1 on a failure (no socket, compositor gone, protocol error); 3 when fds were not passed.
 //
 // Simplified: wl_shm only (no GPU buffers), no input, no decorations, one window.
-import { parseArgs } from "node:util";
 import { WaylandDisplay, WaylandError, WL_SHM_FORMAT_XRGB8888, type Requests } from "../../native/wayland";
+import { parseCommandLine, positiveInteger } from "../../shared/cli";
 import { log, reason } from "../../shared/log";
-import { devicePath } from "../../shared/paths";
+import { devicePath, ROOT_ENV } from "../../shared/paths";
 import { FatalError, runMain } from "../../shared/run";
 import { sleep, stopSignal } from "../../shared/shutdown";
-import { waitForPath } from "../../shared/wait";
+import { WAIT_OPTION, waitForPath, waitSeconds } from "../../shared/wait";
 import { drawPattern } from "./pattern";
 
 const SOCKET_PATH = "/run/wayland/wayland-0";
-const ATTEMPTS = 30;
 const WIDTH = 320;
 const HEIGHT = 240;
 const REPORT_EVERY = 300;
@@ -167,10 +166,10 @@ export async function animate(display: WaylandDisplay, options: AnimateOptions):
 /**
  * Connects and waits for the registry's globals (they arrive before the reply to the first sync).
  * The socket can be there before the compositor answers: pv-xconnect injects its proxy at once and
- * closes each connection it cannot forward yet. That is retried like a missing socket.
+ * closes each connection it cannot forward yet. That is retried like a missing socket, until `deadline`.
  */
-async function connectWhenReady(socket: string, attempts: number, signal: AbortSignal): Promise<WaylandDisplay | null> {
-  for (let attempt = 1; !signal.aborted; attempt++) {
+async function connectWhenReady(socket: string, deadline: number, signal: AbortSignal): Promise<WaylandDisplay | null> {
+  while (!signal.aborted) {
     let display: WaylandDisplay | null = null;
     try {
       display = new WaylandDisplay(socket);
@@ -179,8 +178,9 @@ async function connectWhenReady(socket: string, attempts: number, signal: AbortS
     } catch (error) {
       display?.disconnect();
       const notReady = error instanceof WaylandError ? error.disconnected : reason(error) === "ECONNREFUSED";
-      if (!notReady || attempt >= attempts) throw new FatalError((error as Error).message);
-      log(`compositor at ${socket} not answering yet (${(error as Error).message}), retrying in 1 s (attempt ${attempt}/${attempts})`);
+      if (!notReady) throw error instanceof WaylandError ? new FatalError(error.message) : error;
+      if (Date.now() >= deadline) throw new FatalError(`the compositor at ${socket} did not answer in time (--wait): ${(error as Error).message}`);
+      log(`compositor at ${socket} not answering yet (${(error as Error).message}), retrying in 1 s`);
       await sleep(1000, signal);
     }
   }
@@ -188,28 +188,38 @@ async function connectWhenReady(socket: string, attempts: number, signal: AbortS
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = parseCommandLine({
+    name: "wayland-client",
+    summary: "Consumer of the Wayland pattern: on the compositor socket pv-xconnect injects (service wayland-0), lists the globals and draws an animated window from shared memory.",
     options: {
-      socket: { type: "string" }, frames: { type: "string" }, attempts: { type: "string" },
-      width: { type: "string" }, height: { type: "string" }, report: { type: "string" },
+      socket: { type: "string", value: "PATH", default: devicePath(SOCKET_PATH), help: "the injected Wayland socket" },
+      frames: { type: "string", value: "N", help: "exit 0 after N frames (default: draw until SIGTERM)" },
+      width: { type: "string", value: "PIXELS", default: String(WIDTH), help: "window width, unless the compositor decides" },
+      height: { type: "string", value: "PIXELS", default: String(HEIGHT), help: "window height, unless the compositor decides" },
+      report: { type: "string", value: "N", default: String(REPORT_EVERY), help: "print a line every N frames" },
+      wait: WAIT_OPTION,
     },
+    env: ROOT_ENV,
+    notes: ["Exit codes: 0 done or stopped; 1 a failure (no socket, compositor gone, protocol error); 3 the mesh did not pass file descriptors (pv-xconnect master)."],
+    examples: ["wayland-client --socket /tmp/wl/wayland-0 --frames 120"],
   });
-  const socket = values.socket ?? devicePath(SOCKET_PATH);
-  const frames = values.frames === undefined ? Infinity : Number(values.frames);
-  const [attempts, width, height, report] = [values.attempts ?? ATTEMPTS, values.width ?? WIDTH, values.height ?? HEIGHT, values.report ?? REPORT_EVERY].map(Number);
-  for (const [name, value] of Object.entries({ frames, attempts, width, height, report })) {
-    if (!(value > 0) || (Number.isFinite(value) && !Number.isInteger(value))) throw new FatalError(`--${name} must be a positive integer`);
-  }
+  const socket = values.socket;
+  const frames = values.frames === undefined ? Infinity : positiveInteger("frames", values.frames);
+  const width = positiveInteger("width", values.width);
+  const height = positiveInteger("height", values.height);
+  const report = positiveInteger("report", values.report);
+  const wait = waitSeconds(values.wait);
   log(`wayland-client: socket ${socket}, ${Number.isFinite(frames) ? `${frames} frames` : "until stopped"}, ${width}x${height} unless the compositor decides`);
 
   const signal = stopSignal();
-  if (!(await waitForPath(socket, { attempts, intervalMs: 1000, what: "Wayland socket", signal }))) {
+  const deadline = Date.now() + wait * 1000;
+  if (!(await waitForPath(socket, { waitSeconds: wait, what: "Wayland socket", signal }))) {
     if (signal.aborted) return 0;
-    throw new FatalError(`no Wayland socket at ${socket} after ${attempts} attempts`);
+    throw new FatalError(`no Wayland socket at ${socket} within ${wait} s (--wait)`);
   }
   log(`SUCCESS: Found Wayland socket at ${socket}`);
 
-  const display = await connectWhenReady(socket, attempts, signal);
+  const display = await connectWhenReady(socket, deadline, signal);
   if (display === null) return 0; // stopped while waiting
   try {
     log(`compositor globals (${display.globals.length}):`);

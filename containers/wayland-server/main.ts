@@ -9,7 +9,7 @@
 // Weston with the socket name, prints its log, forwards SIGTERM and exits with Weston's status.
 //
 // Run:  node dist/wayland-server/main.js [--socket PATH] [--backend drm|headless|NAME]
-//       [--drm-device PATH] [-- WESTON_OPTION...]          (PV_ROOT=DIR moves the default paths)
+//       [--drm-device PATH] [--wait SECONDS] [-- WESTON_OPTION...]   (PV_ROOT=DIR moves the default paths; --help)
 //       e.g. --backend headless -- --debug --width=640     (--debug enables weston-screenshooter)
 // Stop: SIGTERM or Ctrl-C: Weston gets SIGTERM (SIGKILL after 3 s); exits with Weston's status.
 //
@@ -18,17 +18,16 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync } from "node:fs";
 import { constants } from "node:os";
 import { basename, dirname } from "node:path";
-import { parseArgs } from "node:util";
+import { parseCommandLine, UsageError } from "../../shared/cli";
 import { log, reason } from "../../shared/log";
-import { devicePath } from "../../shared/paths";
+import { devicePath, ROOT_ENV } from "../../shared/paths";
 import { FatalError, runMain } from "../../shared/run";
 import { sleep, stopSignal } from "../../shared/shutdown";
-import { waitForPath } from "../../shared/wait";
+import { WAIT_OPTION, waitForPath, waitSeconds } from "../../shared/wait";
 
 const SOCKET_PATH = "/run/wayland/wayland-0";
 const DRM_DEVICE = "/dev/dri/card0";
 const WESTON = "weston";
-const DRM_ATTEMPTS = 30;
 const READY_TIMEOUT_MS = 10_000;
 const KILL_AFTER_MS = 3000;
 // Weston creates its socket within ~100 ms; a stat every 10 ms costs nothing and saves up to 90 ms of start-up.
@@ -113,25 +112,36 @@ async function stop(child: ChildProcess, exited: Promise<number>): Promise<numbe
 }
 
 async function main(): Promise<number> {
-  const { values, positionals } = parseArgs({
-    options: { socket: { type: "string" }, backend: { type: "string" }, "drm-device": { type: "string" } },
-    allowPositionals: true,
+  const { values, positionals } = parseCommandLine({
+    name: "wayland-server",
+    summary: "Provider of the Wayland pattern (service wayland-0): launches Weston on the DRM node pv-xconnect injects, or headless.",
+    options: {
+      socket: { type: "string", value: "PATH", default: devicePath(SOCKET_PATH), help: "Weston's socket (its directory becomes XDG_RUNTIME_DIR)" },
+      backend: { type: "string", value: "NAME", default: "drm", help: "Weston backend: drm (the display) or headless (into memory)" },
+      "drm-device": { type: "string", value: "PATH", default: devicePath(DRM_DEVICE), help: "the injected KMS node the drm backend drives" },
+      wait: { ...WAIT_OPTION, help: "drm backend: how long to wait for the injected KMS node before giving up with exit 1" },
+    },
+    positionals: "[-- WESTON_OPTION...]",
+    env: ROOT_ENV,
+    notes: ["Needs weston on PATH. Exit status: Weston's."],
+    examples: ["wayland-server --socket /tmp/wl/wayland-0 --backend headless", "wayland-server --backend headless -- --debug --width=640"],
   });
   const options: WestonOptions = {
-    socket: values.socket ?? devicePath(SOCKET_PATH),
-    backend: values.backend ?? "drm",
-    drmDevice: values["drm-device"] ?? devicePath(DRM_DEVICE),
+    socket: values.socket,
+    backend: values.backend,
+    drmDevice: values["drm-device"],
     extraArgs: positionals,
   };
-  if (!/^[\w-]+$/.test(options.backend)) throw new FatalError(`--backend must be a Weston backend name (drm, headless), got "${options.backend}"`);
+  const wait = waitSeconds(values.wait);
+  if (!/^[\w-]+$/.test(options.backend)) throw new UsageError(`--backend must be a Weston backend name (drm, headless), got "${options.backend}"`);
   log(`wayland-server: socket ${options.socket}, backend ${options.backend}${options.backend === "drm" ? ` on ${options.drmDevice}` : ""}`);
   log(`wayland-server: ${WESTON} ${westonArgs(options).join(" ")}`);
 
   const stopping = stopSignal();
   if (options.backend === "drm") {
-    const found = await waitForPath(options.drmDevice, { attempts: DRM_ATTEMPTS, intervalMs: 1000, what: "DRM device", signal: stopping });
+    const found = await waitForPath(options.drmDevice, { waitSeconds: wait, what: "DRM device", signal: stopping });
     if (stopping.aborted) return 0;
-    if (!found) throw new FatalError(`no DRM device at ${options.drmDevice} after ${DRM_ATTEMPTS} attempts (is drm-master injected?)`);
+    if (!found) throw new FatalError(`no DRM device at ${options.drmDevice} within ${wait} s (--wait; is drm-master injected?)`);
   }
 
   const weston = await start(options);

@@ -30,13 +30,15 @@ std::string ErrnoName(int err) {
   return "errno " + std::to_string(err);
 }
 
-// Throws "cannot <what>: <ERRNO>". libdrm's mode calls return -errno, the others -1 with errno set.
-[[noreturn]] void ThrowErrno(Napi::Env env, const std::string& what, int ret = -1) {
+// Throws "cannot <what>: <ERRNO>" with `code` (and `path`, when one is named), as Node's own errors
+// carry them. libdrm's mode calls return -errno, the others -1 with errno set.
+[[noreturn]] void ThrowErrno(Napi::Env env, const std::string& what, int ret = -1, const std::string& path = "") {
   int err = ret < -1 ? -ret : errno;
   std::string code = ErrnoName(err);
   Napi::Error error = Napi::Error::New(env, "cannot " + what + ": " + code);
   error.Set("code", Napi::String::New(env, code));
   error.Set("errno", Napi::Number::New(env, err));
+  if (!path.empty()) error.Set("path", Napi::String::New(env, path));
   throw error;
 }
 
@@ -119,7 +121,7 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(info.Env(), "path must be a string");
   std::string path = info[0].As<Napi::String>().Utf8Value();
   int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
-  if (fd < 0) ThrowErrno(info.Env(), "open " + path);
+  if (fd < 0) ThrowErrno(info.Env(), "open " + path, -1, path);
   return Napi::Number::New(info.Env(), fd);
 }
 

@@ -91,6 +91,7 @@ class Display : public Napi::ObjectWrap<Display> {
       std::string code = ErrnoName(errno);
       Napi::Error error = Napi::Error::New(env, "cannot connect to " + path + ": " + code);
       error.Set("code", code);
+      error.Set("path", path);
       throw error;
     }
     onEvents_ = Napi::Persistent(info[1].As<Napi::Function>());

@@ -115,11 +115,11 @@ describe.skipIf(!hasWeston)("wayland-server (needs weston)", () => {
 
 describe.each([
   { program: "drm-provider", args: [] as string[], ready: /serving until SIGTERM/ },
-  { program: "drm-master", args: ["--attempts", "100"], ready: /waiting for DRM device/ },
-  { program: "drm-render", args: ["--attempts", "100"], ready: /waiting for DRM render node/ },
-  { program: "wayland-client", args: ["--attempts", "100"], ready: /waiting for Wayland socket/ },
+  { program: "drm-master", args: ["--wait", "100"], ready: /waiting up to 100 s for DRM device/ },
+  { program: "drm-render", args: ["--wait", "100"], ready: /waiting up to 100 s for DRM render node/ },
+  { program: "wayland-client", args: ["--wait", "100"], ready: /waiting up to 100 s for Wayland socket/ },
   { program: "dbus-client", args: ["--interval", "0.2"], ready: /not there yet \(ENOENT\), retrying/ },
-  { program: "dbus-attacker", args: [] as string[], ready: /waiting for D-Bus socket/ },
+  { program: "dbus-attacker", args: [] as string[], ready: /waiting up to 30 s for D-Bus socket/ },
   { program: "ipam-probe", args: [] as string[], ready: /./ },
 ])("$program", ({ program, args, ready }) => {
   it("SIGTERM while it waits or serves: exit 0 within 1 s", async () => {

@@ -13,7 +13,7 @@ async function main(): Promise<void> {
   let unwired = false;
   const mesh = await startMesh({
     repoRoot: "/repo",
-    containers: [{ name: "drm-provider" }, { name: "drm-master", args: ["--hold", "1", "--attempts", "300", "--interval", "0.1"] }],
+    containers: [{ name: "drm-provider" }, { name: "drm-master", args: ["--hold", "1", "--wait", "30"] }],
     profile: "master",
     onLine: (container, line) => {
       unwired ||= line.includes("which this mesh does not inject yet");

@@ -79,10 +79,10 @@ async function main(): Promise<void> {
   say(`DRI ${existsSync("/dev/dri") ? readdirSync("/dev/dri").join(" ") : "(none)"}`);
 
   // 1. drm-render with the bochs card only: there is no render node, so one FAILED line, exit 1.
-  await finished("render-without-node", run("drm-render", ["--attempts", "2", "--interval", "0.2"]));
+  await finished("render-without-node", run("drm-render", ["--wait", "0.4"]));
 
   // 2. drm-master, preferred mode, held 1 s and restored on its own.
-  await finished("master-timed", run("drm-master", ["--hold", "1", "--attempts", "5"]));
+  await finished("master-timed", run("drm-master", ["--hold", "1", "--wait", "5"]));
 
   // 3. drm-master, a requested mode, held until SIGTERM; the host takes a screendump meanwhile.
   const held = run("drm-master", ["--hold", "0", "--mode", "800x600"]);
@@ -119,7 +119,7 @@ async function main(): Promise<void> {
   await provider.waitFor(/serving until SIGTERM/).catch(() => undefined);
   provider.kill("SIGTERM");
   await finished("provider", provider);
-  const render = run("drm-render", ["--attempts", "3", "--interval", "0.2"]);
+  const render = run("drm-render", ["--wait", "0.6"]);
   await render.waitFor(/^.*driver: /).catch(() => undefined);
   render.kill("SIGTERM");
   await finished("render-with-node", render);

@@ -14,12 +14,10 @@
 //
 // Simplified: reads the whole archive into memory (pvrexports of examples are a few MB).
 import { readFileSync } from "node:fs";
-import { parseArgs } from "node:util";
+import { parseCommandLine, UsageError } from "../../shared/cli";
 import { reason } from "../../shared/log";
 import { FatalError, runMain } from "../../shared/run";
 import { PvrexportError, readPvrexport, verifySignature, type Json, type Pvrexport } from "./pvrexport";
-
-const USAGE = "usage: inspect FILE.pvrexport.tgz [--verify] [--ca CA.pem]";
 
 function show(value: Json | null): string {
   return value === null ? "(none)" : JSON.stringify(value);
@@ -47,15 +45,19 @@ function report(file: string, archive: Pvrexport): string[] {
 }
 
 async function main(): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ allowPositionals: true, options: { verify: { type: "boolean" }, ca: { type: "string" } } });
-  } catch (error) {
-    throw new FatalError(`${(error as Error).message}\n${USAGE}`, 2);
-  }
-  const { values, positionals } = parsed;
-  if (positionals.length !== 1) throw new FatalError(USAGE, 2);
-  const file = positionals[0];
+  const { values, positionals } = parseCommandLine({
+    name: "inspect",
+    summary: "Checks a .pvrexport.tgz (structure, object hashes, signatures) and prints what each container's state says.",
+    options: {
+      verify: { type: "boolean", help: "check each signature with the key in its header (x5c, else jwk)" },
+      ca: { type: "string", value: "CA.pem", help: "also require each x5c chain to lead to a certificate in this file (implies --verify)" },
+    },
+    positionals: "FILE.pvrexport.tgz",
+    notes: ["Exit codes: 0 consistent (and verified, when asked); 1 problems found; 2 bad usage, or not a pvrexport."],
+    examples: ["inspect pvtx.d/pv-example-unix-server.pvrexport.tgz", "inspect --verify pvtx.d/pv-example-device-config.pvrexport.tgz"],
+  });
+  if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? "which file? (one FILE.pvrexport.tgz)" : `one file at a time, got ${positionals.length}`);
+  const file = positionals[0]!;
   const verify = values.verify === true || values.ca !== undefined;
 
   let archive: Pvrexport;
