@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startMesh, type Mesh } from "../mesh/xconnect";
 import type { Profile } from "../mesh/types/link";
+import { skipUnless } from "./support/skips";
 
 const REPLY = /^\S+ {4}string "\{"service": "dbus-example", "status": "active"\}"$/;
 const CONTAINERS = [
@@ -18,8 +19,7 @@ const CONTAINERS = [
 // Both profiles need root: the server owns its name as root (the seed's policy), and documented
 // connects as the role's uid (65534), which only root may do.
 const AS_ROOT = process.getuid?.() === 0;
-const SKIP_REASON = "SKIPPED: needs root (connecting as the role's uid, and the seed's policy lets only root own the name)";
-if (!AS_ROOT) console.warn(`dbus mesh tests: ${SKIP_REASON}`);
+const SKIP_REASON = "needs root (connecting as the role's uid, and the seed's policy lets only root own the name)";
 
 /** The lines a client printed for its latest successful request: the reply line and the uid line. */
 async function nextReply(mesh: Mesh, name: string): Promise<{ reply: string; uid: string }> {
@@ -30,7 +30,7 @@ async function nextReply(mesh: Mesh, name: string): Promise<{ reply: string; uid
   return { reply, uid };
 }
 
-describe.skipIf(!AS_ROOT).each<Profile>(["documented", "master"])(`D-Bus through the mesh, profile %s${AS_ROOT ? "" : `: ${SKIP_REASON}`}`, (profile) => {
+describe.skipIf(skipUnless(AS_ROOT, "D-Bus through the mesh", SKIP_REASON)).each<Profile>(["documented", "master"])("D-Bus through the mesh, profile %s", (profile) => {
   let mesh: Mesh;
   beforeAll(async () => {
     mesh = await startMesh({ containers: CONTAINERS, profile, lingerMs: 1000 });

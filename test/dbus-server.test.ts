@@ -7,11 +7,11 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { ChildProgram } from "../mesh/process";
 import { REPO, run, stopAll, tempDir } from "./support/bundles";
 import { callExample, connectBus, daemonPids, INFO } from "./support/dbus";
+import { skipUnless } from "./support/skips";
 
 // The seed's policy lets only root own org.pantavisor.Example, so the server must run as root.
 const AS_ROOT = process.getuid?.() === 0;
-const SKIP_REASON = "SKIPPED: needs root (the seed's policy lets only root own org.pantavisor.Example)";
-if (!AS_ROOT) console.warn(`dbus-server tests: ${SKIP_REASON}`);
+const SKIP_REASON = "needs root (the seed's policy lets only root own org.pantavisor.Example)";
 
 async function errorOf(promise: Promise<unknown>): Promise<DBusError> {
   const error: unknown = await promise.then(() => null, (e: unknown) => e);
@@ -19,7 +19,7 @@ async function errorOf(promise: Promise<unknown>): Promise<DBusError> {
   return error;
 }
 
-describe.skipIf(!AS_ROOT)(`dbus-server (bundle, real dbus-daemon)${AS_ROOT ? "" : `: ${SKIP_REASON}`}`, () => {
+describe.skipIf(skipUnless(AS_ROOT, "dbus-server (bundle, real dbus-daemon)", SKIP_REASON))("dbus-server (bundle, real dbus-daemon)", () => {
   let root: ReturnType<typeof tempDir>;
   let socketPath: string;
   let server: ChildProgram;

@@ -8,6 +8,7 @@ import { build } from "esbuild";
 import { afterEach, describe, expect, test } from "vitest";
 import { injectDrm, majorMinor } from "../mesh/types/drm";
 import type { Link, MeshOptions } from "../mesh/types/link";
+import { skipUnless } from "./support/skips";
 
 const IS_ROOT = process.getuid?.() === 0;
 const NOT_ROOT = "device injection needs root (CAP_MKNOD); run the tests as root to cover it";
@@ -25,7 +26,7 @@ describe("drm injection", () => {
   afterEach(() => dir !== "" && rmSync(dir, { recursive: true, force: true }));
 
   test("a fake char device keeps its type, major:minor, mode and owner at the consumer's target", async (context) => {
-    if (!IS_ROOT) return context.skip(NOT_ROOT);
+    if (skipUnless(IS_ROOT, "drm injection", NOT_ROOT)) return context.skip(NOT_ROOT);
     dir = mkdtempSync(join(tmpdir(), "pv-drm-inject-"));
     const l = link(dir);
     execFileSync("mkdir", ["-p", join(dir, "provider", "dev", "dri")]);
@@ -45,7 +46,7 @@ describe("drm injection", () => {
   });
 
   test("a provider node that is missing or not a device is refused with the reason", async (context) => {
-    if (!IS_ROOT) return context.skip(NOT_ROOT);
+    if (skipUnless(IS_ROOT, "drm injection", NOT_ROOT)) return context.skip(NOT_ROOT);
     dir = mkdtempSync(join(tmpdir(), "pv-drm-inject-"));
     await expect(injectDrm(link(dir), options)).rejects.toThrow(/cannot inject .*provider\/dev\/dri\/card0: ENOENT/);
     execFileSync("mkdir", ["-p", join(dir, "provider", "dev", "dri")]);
@@ -62,7 +63,7 @@ describe("drm injection", () => {
     const script = `require(${JSON.stringify(bundle)}).copyDeviceNode("/dev/null", ${JSON.stringify(join(dir, "null"))})`;
     const result = spawnSync(process.execPath, ["-e", `try { ${script} } catch (e) { console.log(e.message) }`],
       { encoding: "utf8", ...(IS_ROOT ? { uid: 65534, gid: 65534 } : {}) });
-    if (result.error) return context.skip(`cannot run a child as nobody: ${result.error.message}`);
+    if (skipUnless(!result.error, "drm injection as nobody", `cannot run a child as nobody: ${result.error?.message}`)) return context.skip(`cannot run a child as nobody: ${result.error?.message}`);
     expect(result.stdout.trim()).toBe(`device injection needs root (CAP_MKNOD): cannot create ${join(dir, "null")} as a copy of /dev/null`);
   });
 });

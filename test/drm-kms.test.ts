@@ -12,6 +12,7 @@ import { buildInitramfs } from "./kms/initramfs";
 import { readPpm } from "./kms/ppm";
 import { Qemu } from "./kms/qemu";
 import { onPath } from "../mesh/process";
+import { skipUnless } from "./support/skips";
 
 const REPO = resolve(__dirname, "..");
 const CACHE = process.env.PV_KMS_CACHE ?? join(REPO, ".work", "kms");
@@ -72,7 +73,7 @@ describe("DRM programs on a real kernel's KMS (qemu)", () => {
   }, BOOT_TIMEOUT_MS + RUN_TIMEOUT_MS + 60_000);
 
   test("the prerequisites are here (qemu, apt-get download of a kernel, busybox)", (context) => {
-    if (skip !== null && !REQUIRED) return context.skip(skip);
+    if (!REQUIRED && skipUnless(skip === null, "real KMS under qemu", skip ?? "")) return context.skip(skip ?? "");
     expect(skip).toBeNull();
   });
 
@@ -82,7 +83,7 @@ describe("DRM programs on a real kernel's KMS (qemu)", () => {
   });
 
   test("drm-render fails with one FAILED line and exit 1 when the card has no render node", (context) => {
-    if (skip !== null) return context.skip(skip);
+    if (skipUnless(skip === null, "real KMS under qemu", skip ?? "")) return context.skip(skip ?? "");
     expect(guest.find((l) => l.startsWith("GUEST DRI "))).toBe("GUEST DRI card0");
     const lines = programLines(guest, "drm-render", "GUEST DRI card0", "GUEST EXIT render-without-node");
     expect(lines.filter((l) => / waiting up to 0.4 s for DRM render node at \/dev\/dri\/renderD128: not there yet/.test(l))).toHaveLength(1);
@@ -91,7 +92,7 @@ describe("DRM programs on a real kernel's KMS (qemu)", () => {
   });
 
   test("drm-master sets the preferred mode, reads its fb back, restores the saved CRTC after --hold", (context) => {
-    if (skip !== null) return context.skip(skip);
+    if (skipUnless(skip === null, "real KMS under qemu", skip ?? "")) return context.skip(skip ?? "");
     const lines = programLines(guest, "drm-master", "GUEST EXIT render-without-node", "GUEST EXIT master-timed").join("\n");
     expect(lines).toMatch(/opened \/dev\/dri\/card0: driver bochs-drm /);
     expect(lines).toMatch(/Connectors: 1, Encoders: 1, CRTCs: 1/);
@@ -107,7 +108,7 @@ describe("DRM programs on a real kernel's KMS (qemu)", () => {
   });
 
   test("while drm-master holds a requested 800x600 mode, the screen shows its colour bars", (context) => {
-    if (skip !== null) return context.skip(skip);
+    if (skipUnless(skip === null, "real KMS under qemu", skip ?? "")) return context.skip(skip ?? "");
     const lines = programLines(guest, "drm-master", "GUEST EXIT master-timed", "GUEST EXIT master-sigterm").join("\n");
     expect(lines).toMatch(/using 800x600@\d+ \(requested\)/);
     expect(lines).toMatch(/modeset OK: connector \d+, mode 800x600@\d+/);
@@ -118,7 +119,7 @@ describe("DRM programs on a real kernel's KMS (qemu)", () => {
   });
 
   test("SIGTERM during the hold restores the CRTC and exits 0 within 1 s", (context) => {
-    if (skip !== null) return context.skip(skip);
+    if (skipUnless(skip === null, "real KMS under qemu", skip ?? "")) return context.skip(skip ?? "");
     const lines = programLines(guest, "drm-master", "GUEST EXIT master-timed", "GUEST EXIT master-sigterm").join("\n");
     const set = /modeset OK: connector \d+, mode \S+, CRTC (\d+), fb (\d+) \(saved fb (\d+)\)/.exec(lines);
     expect(set).not.toBeNull();
@@ -132,7 +133,7 @@ describe("DRM programs on a real kernel's KMS (qemu)", () => {
   });
 
   test("through the local mesh, drm-master modesets on the drm injector's copy of card0", (context) => {
-    if (skip !== null) return context.skip(skip);
+    if (skipUnless(skip === null, "real KMS under qemu", skip ?? "")) return context.skip(skip ?? "");
     const mesh = guest.filter((l) => l.startsWith("mesh:") || l.startsWith("GUEST MESH")).join("\n");
     expect(mesh).toMatch(/mesh:mesh\| drm-master: drm-master: device 226:0 injected at \/dev\/dri\/card0/);
     expect(mesh).toMatch(/mesh:drm-master\| .*opened \/tmp\/\S+\/drm-master\/root\/dev\/dri\/card0: driver bochs-drm /);
@@ -142,7 +143,7 @@ describe("DRM programs on a real kernel's KMS (qemu)", () => {
   });
 
   test("with a render node, drm-provider names both drivers and drm-render succeeds", (context) => {
-    if (skip !== null) return context.skip(skip);
+    if (skipUnless(skip === null, "real KMS under qemu", skip ?? "")) return context.skip(skip ?? "");
     expect(guest).toContain("GUEST DRI card0 card1 renderD128");
     const provider = programLines(guest, "drm-provider", "GUEST DRI card0 card1", "GUEST EXIT provider").join("\n");
     expect(provider).toMatch(/drm-master: \/dev\/dri\/card0: bochs-drm \d+\.\d+\.\d+/);

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { afterEach, expect, test } from "vitest";
 import { majorMinor } from "../mesh/types/drm";
 import { startMesh, type Mesh } from "../mesh/xconnect";
+import { skipUnless } from "./support/skips";
 
 let mesh: Mesh | null = null;
 afterEach(async () => {
@@ -16,7 +17,8 @@ afterEach(async () => {
 });
 
 test("a drm link copies the provider's node into the waiting consumer", async (context) => {
-  if (process.getuid?.() !== 0) return context.skip("device injection needs root (CAP_MKNOD); run the tests as root to cover it");
+  const notRoot = "device injection needs root (CAP_MKNOD); run the tests as root to cover it";
+  if (skipUnless(process.getuid?.() === 0, "drm link through the mesh", notRoot)) return context.skip(notRoot);
   mesh = await startMesh({
     containers: [{ name: "drm-provider" }, { name: "drm-render", args: ["--wait", "20"] }],
     profile: "master",

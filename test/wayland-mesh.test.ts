@@ -5,13 +5,13 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { Profile } from "../mesh/types/link";
 import { startMesh, type Mesh } from "../mesh/xconnect";
 import { onPath } from "../mesh/process";
+import { skipUnless } from "./support/skips";
 
 function skipReason(): string | null {
   if (!onPath("weston")) return "weston is not installed (apt-get install weston)";
   return null;
 }
 const SKIP = skipReason();
-if (SKIP) console.warn(`wayland mesh tests skipped: ${SKIP}`);
 
 const CONTAINERS = [
   { name: "drm-provider" },
@@ -19,7 +19,7 @@ const CONTAINERS = [
   { name: "wayland-client", args: ["--frames", "30"] },
 ];
 
-describe.skipIf(SKIP !== null)("Wayland through the local mesh", () => {
+describe.skipIf(skipUnless(SKIP === null, "Wayland through the local mesh", SKIP ?? ""))("Wayland through the local mesh", () => {
   let mesh: Mesh | null = null;
   afterEach(async () => {
     await mesh?.close();

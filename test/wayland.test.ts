@@ -16,6 +16,7 @@ import { injectWayland } from "../mesh/types/wayland";
 import { WaylandDisplay, WaylandError, type Addon } from "../native/wayland";
 import { bundle, cleanUp, run, scratchDir } from "./support/bundles";
 import { rssMb } from "./support/figures";
+import { skipUnless } from "./support/skips";
 
 const SOCKET = "/run/wayland/wayland-0";
 const HEADLESS = ["--backend", "headless", "--", "--debug", "--width=640", "--height=480"];
@@ -28,7 +29,6 @@ function missingTools(): string | null {
   return null;
 }
 const MISSING = missingTools();
-if (MISSING) console.warn(`wayland tests skipped: ${MISSING}`);
 
 // --- a small PNG reader (8-bit RGB/RGBA, not interlaced: what weston-screenshooter writes) -------
 interface Image {
@@ -138,7 +138,7 @@ function linkInto(consumerRoot: string, providerRoot: string): Link {
   };
 }
 
-describe.skipIf(MISSING !== null)("Wayland against a real headless Weston", () => {
+describe.skipIf(skipUnless(MISSING === null, "Wayland against a real headless Weston", MISSING ?? ""))("Wayland against a real headless Weston", () => {
   let providerRoot = "";
   let compositor: Awaited<ReturnType<typeof startCompositor>>;
   const injections: Injection[] = [];
@@ -254,7 +254,7 @@ describe.skipIf(MISSING !== null)("Wayland against a real headless Weston", () =
   }, 120_000);
 });
 
-describe.skipIf(MISSING !== null)("wayland-client failures", () => {
+describe.skipIf(skipUnless(MISSING === null, "wayland-client failures", MISSING ?? ""))("wayland-client failures", () => {
   afterEach(cleanUp);
 
   it("no socket: a waiting line, then a FAILED line after --wait and exit 1", async () => {
@@ -292,7 +292,7 @@ describe.skipIf(MISSING !== null)("wayland-client failures", () => {
   });
 });
 
-describe.skipIf(MISSING !== null)("wayland-server launcher", () => {
+describe.skipIf(skipUnless(MISSING === null, "wayland-server launcher", MISSING ?? ""))("wayland-server launcher", () => {
   afterEach(cleanUp);
 
   it("runs Weston on a 0700 XDG_RUNTIME_DIR; SIGTERM stops Weston and exits 0 within 1 s", async () => {

@@ -11,9 +11,10 @@ import { startMesh, type Mesh } from "../../mesh/xconnect";
 import { REPO, run, stopAll, tempDir } from "../support/bundles";
 import { callExample, connectBus, daemonPids, INFO } from "../support/dbus";
 import { record, rssMb } from "../support/figures";
+import { skipUnless } from "../support/skips";
 
 const AS_ROOT = process.getuid?.() === 0;
-const SKIP = AS_ROOT ? "" : ": SKIPPED, needs root (the seed's policy lets only root own org.pantavisor.Example)";
+const NOT_ROOT = "needs root (the seed's policy lets only root own org.pantavisor.Example)";
 
 /** The D-Bus error name a call ended with, "reply" when it succeeded, "timeout" after 5 s. */
 async function outcome(promise: Promise<unknown>): Promise<string> {
@@ -30,7 +31,7 @@ async function outcome(promise: Promise<unknown>): Promise<string> {
   }
 }
 
-describe.skipIf(!AS_ROOT)(`dbus-server under bad calls${SKIP}`, () => {
+describe.skipIf(skipUnless(AS_ROOT, "dbus-server under bad calls", NOT_ROOT))("dbus-server under bad calls", () => {
   const root = tempDir("pv-harden-dbus-");
   const socketPath = join(root.path, "run/dbus/system_bus_socket");
   let server: ChildProgram;
@@ -129,7 +130,7 @@ describe.skipIf(!AS_ROOT)(`dbus-server under bad calls${SKIP}`, () => {
   });
 });
 
-describe.skipIf(!AS_ROOT)(`dbus-server killed and restarted${SKIP}`, () => {
+describe.skipIf(skipUnless(AS_ROOT, "dbus-server killed and restarted", NOT_ROOT))("dbus-server killed and restarted", () => {
   let mesh: Mesh | undefined;
   afterAll(() => mesh?.close());
 
@@ -155,7 +156,7 @@ describe.skipIf(!AS_ROOT)(`dbus-server killed and restarted${SKIP}`, () => {
   }, 600_000);
 });
 
-describe.skipIf(!AS_ROOT)(`role abuse on D-Bus (documented)${SKIP}`, () => {
+describe.skipIf(skipUnless(AS_ROOT, "role abuse on D-Bus (documented)", NOT_ROOT))("role abuse on D-Bus (documented)", () => {
   it("dbus-attacker finds nothing: every attempt refused, exit 0", async () => {
     const mesh = await startMesh({ containers: [{ name: "dbus-server" }, { name: "dbus-attacker" }], profile: "documented" });
     try {

@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startMesh, type Mesh } from "../../mesh/xconnect";
 import { cleanUp, REPO, run, scratchDir } from "../support/bundles";
 import { record } from "../support/figures";
+import { skipUnless } from "../support/skips";
 
 afterEach(cleanUp);
 
@@ -28,7 +29,7 @@ describe.each(["unix-server", "rest-server"])("%s and the files on disk", (progr
     expect(statSync(path).isSocket()).toBe(true);
   });
 
-  it.skipIf(process.getuid?.() !== 0)("an unwritable directory gives one clear line and exit 1 (run as nobody; needs root)", async () => {
+  it.skipIf(skipUnless(process.getuid?.() === 0, "unwritable directory as nobody", "needs root, to run the server as nobody"))("an unwritable directory gives one clear line and exit 1 (run as nobody; needs root)", async () => {
     const dir = scratchDir();
     chmodSync(dir, 0o755); // owned by root: nobody may not create the socket here
     const path = join(dir, "server.sock");

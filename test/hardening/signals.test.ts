@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { cleanUp, run, scratchDir } from "../support/bundles";
 import { record } from "../support/figures";
+import { skipUnless } from "../support/skips";
 import { onPath } from "../../mesh/process";
 
 afterEach(cleanUp);
@@ -92,7 +93,7 @@ function descendants(pid: number): number[] {
 
 const hasWeston = onPath("weston");
 
-describe.skipIf(!hasWeston)("wayland-server (needs weston)", () => {
+describe.skipIf(skipUnless(hasWeston, "wayland-server SIGTERM", "weston is not installed (apt-get install weston)"))("wayland-server (needs weston)", () => {
   it("SIGTERM while a client draws: Weston and its helpers stopped, exit 0 within 1 s, socket gone", async () => {
     const dir = scratchDir();
     const socket = join(dir, "wl", "wayland-0");
