@@ -367,6 +367,7 @@ export interface NewMessage {
   destination?: string;
   sender?: string;
   signature?: string;
+  unixFds?: number;
   /** Encoded with the same endianness (encodeStrings, encodeStringArray). */
   body?: Buffer;
 }
