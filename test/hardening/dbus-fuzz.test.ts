@@ -82,7 +82,10 @@ function fuzzOnce(path: string, bytes: Buffer, raw: boolean): Promise<"closed" |
   });
 }
 
-describe.skipIf(skipUnless(AS_ROOT && onPath("dbus-daemon"), "D-Bus mesh under mutated traffic", NOT_ROOT))("D-Bus mesh under mutated traffic (documented)", () => {
+const HAVE_DAEMON = onPath("dbus-daemon");
+const WHY_NOT = HAVE_DAEMON ? NOT_ROOT : "dbus-daemon is not installed (apt-get install dbus)";
+
+describe.skipIf(skipUnless(AS_ROOT && HAVE_DAEMON, "D-Bus mesh under mutated traffic", WHY_NOT))("D-Bus mesh under mutated traffic (documented)", () => {
   let mesh: Mesh;
   // Counted, not kept: the heap measured below is the mesh's (with this process's own few).
   const closedByMesh = { count: 0 };
