@@ -217,6 +217,7 @@ describe("D-Bus parser: malformed and oversize input", () => {
     ["a string without its NUL", () => { const m = good(); m[m.indexOf("GetInfo") + 7] = 0x41; return m; }, /field member runs past the header or lacks its NUL/],
     // encodeMessage({path: "/a", ...}): the path's string ends at byte 27, padding runs to 32.
     ["non-zero padding", () => { const m = encodeMessage({ type: METHOD_CALL, serial: 1, path: "/a", member: "M" }); m[28] = 1; return m; }, /non-zero padding/],
+    ["a NUL inside a name", () => encodeMessage({ type: METHOD_CALL, serial: 1, destination: "org.pantavisor.Example\0.Private", path: "/", member: "M" }), /field destination contains a NUL byte/],
     ["a string length past the header fields", () => { const m = good(); m.writeUInt32LE(0xffff, m.indexOf("GetInfo") - 4); return m; }, /field member runs past the header/],
     ["a method call without member", () => encodeMessage({ type: METHOD_CALL, serial: 1, path: "/" }), /method call without path and member/],
     ["a signal on org.freedesktop.DBus.Local", () => encodeMessage({ type: SIGNAL, serial: 1, path: "/", interface: "org.freedesktop.DBus.Local", member: "Disconnected" }), /reserved org\.freedesktop\.DBus\.Local/],

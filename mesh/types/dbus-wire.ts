@@ -130,7 +130,8 @@ export function decodeMessage(bytes: Buffer): Message {
         at += 4;
       }
       if (at + length >= end || bytes[at + length] !== 0) throw new WireError(`malformed header: field ${field.name} runs past the header or lacks its NUL`);
-      if (bytes.subarray(at, at + length).includes(0)) throw new WireError(`malformed header: field ${field.name} contains a NUL byte`);
+      // The first NUL must be the terminating one.
+      if (bytes.indexOf(0, at) !== at + length) throw new WireError(`malformed header: field ${field.name} contains a NUL byte`);
       fields[field.name] = bytes.toString("latin1", at, at + length);
       at += length + 1;
     }
