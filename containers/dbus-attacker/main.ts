@@ -10,7 +10,8 @@
 //       org.pantavisor.Example; the daemon must overwrite the sender with our unique name;
 //   (d) call org.pantavisor.Example.Private, a service we did not declare;
 //   (e) ListNames: does it reveal names we did not declare?
-//   (f) eavesdrop: AddMatch with eavesdrop=true, then BecomeMonitor;
+//   (f) eavesdrop: AddMatch with eavesdrop=true (is a call made on another connection delivered
+//       to us?), then BecomeMonitor;
 //   (g) a call to org.pantavisor.Example.Private in the same write as the SASL BEGIN line (the
 //       CVE-2018-6560 class: a proxy that takes those bytes for the end of the handshake lets them
 //       through unfiltered);
@@ -27,13 +28,11 @@
 //       the bus behind it, 30 s by default; --help)
 // Stop: SIGTERM or Ctrl-C ends the run between two steps, with no verdict: exit 0.
 //
-// Simplified: (b) to (h) speak SASL and D-Bus by hand on a plain socket (dbus-next's wire codec
-// encodes the messages), because dbus-next's own connection always runs an honest SASL exchange.
-import { connect, type Socket } from "node:net";
+// Simplified: (b) to (h) speak SASL and D-Bus by hand on a plain socket (./raw-bus.ts; dbus-next's
+// wire codec encodes the messages), because dbus-next's own connection always runs an honest SASL
+// exchange.
 import { DBusError, type MessageBus, NameFlag, RequestNameReply, sessionBus } from "dbus-next";
-import { headerTypeName } from "dbus-next/lib/constants";
-import DBusBuffer from "dbus-next/lib/dbus-buffer";
-import { marshall, unmarshall, type WireMessage } from "dbus-next/lib/message";
+import type { WireMessage } from "dbus-next/lib/message";
 import { parseCommandLine } from "../../shared/cli";
 import { log, reason } from "../../shared/log";
 import { devicePath, ROOT_ENV } from "../../shared/paths";
@@ -41,14 +40,11 @@ import { ROLE_ENV, roleLabel } from "../../shared/role";
 import { FatalError, runMain } from "../../shared/run";
 import { sleep, stopSignal, untilAborted } from "../../shared/shutdown";
 import { WAIT_OPTION, waitForPath, waitSeconds } from "../../shared/wait";
+import { BUS_CALL, DRIVER, ERROR, externalId, METHOD_CALL, METHOD_RETURN, RawBus, ROOT_CLAIM, SIGNAL, STEP_TIMEOUT_MS, Unreachable } from "./raw-bus";
 
 const SOCKET_PATH = "/run/dbus/system_bus_socket";
 const BUS_NAME = "org.pantavisor.Example";
 const PRIVATE = { destination: "org.pantavisor.Example.Private", path: "/org/pantavisor/Example/Private", interface: "org.pantavisor.Example.Private", member: "GetInfo" };
-const DRIVER = "org.freedesktop.DBus";
-const ROOT_CLAIM = "30"; // SASL EXTERNAL for uid 0: the decimal digits, hex-encoded
-const STEP_TIMEOUT_MS = 3000;
-const [METHOD_CALL, METHOD_RETURN, ERROR, SIGNAL] = [1, 2, 3, 4];
 const ATTEMPTS = 8;
 
 interface Verdict {
@@ -56,171 +52,11 @@ interface Verdict {
   detail: string;
 }
 
-class Unreachable extends Error {}
-
-/** One connection spoken by hand: SASL lines first, then length-framed D-Bus messages. */
-class RawBus {
-  private buffer = Buffer.alloc(0);
-  private closed = false;
-  private wake: () => void = () => {};
-  private serial = 1;
-  private kept: WireMessage[] = [];
-  uniqueName = "";
-
-  private constructor(private readonly socket: Socket) {
-    socket.on("data", (chunk: Buffer) => ((this.buffer = Buffer.concat([this.buffer, chunk])), this.wake()));
-    socket.on("close", () => ((this.closed = true), this.wake()));
-    socket.on("error", () => {}); // seen as "closed" by the reader
-  }
-
-  static open(path: string): Promise<RawBus> {
-    return new Promise((resolve, reject) => {
-      const socket = connect(path, () => {
-        socket.write("\0"); // the credentials byte that opens every D-Bus connection
-        resolve(new RawBus(socket));
-      });
-      socket.once("error", (error) => reject(new Unreachable(`cannot connect to ${path}: ${reason(error)}`)));
-    });
-  }
-
-  /** Sends one SASL command; resolves with the bus's one-line answer. */
-  async sasl(command: string): Promise<string> {
-    this.socket.write(`${command}\r\n`);
-    const line = await this.take(() => {
-      const end = this.buffer.indexOf("\r\n");
-      return end === -1 ? null : end + 2;
-    });
-    return line.toString("latin1").trim();
-  }
-
-  /**
-   * Authenticates with our own uid, as an honest client does; if the bus rejects that, claims
-   * uid 0 on the same connection (the hole of (b)). Resolves with how we got in, or null.
-   */
-  async authenticate(): Promise<string | null> {
-    if ((await this.sasl(`AUTH EXTERNAL ${externalId(process.getuid?.() ?? 0)}`)).startsWith("OK")) return "with our own uid";
-    return (await this.sasl(`AUTH EXTERNAL ${ROOT_CLAIM}`)).startsWith("OK") ? "by claiming uid 0 after a rejection" : null;
-  }
-
-  /** Ends SASL, says Hello, and learns our unique name. `packed` goes in the same write as BEGIN. */
-  async begin(...packed: Omit<WireMessage, "serial">[]): Promise<number[]> {
-    const hello = this.encode({ ...BUS_CALL, member: "Hello" });
-    const extra = packed.map((message) => this.encode(message));
-    this.socket.write(Buffer.concat([Buffer.from("BEGIN\r\n"), hello.bytes, ...extra.map((e) => e.bytes)]));
-    const reply = await this.next((m) => m.replySerial === hello.serial);
-    if (reply.type === ERROR) throw new Error(`Hello: ${reply.errorName}: ${String(reply.body?.[0])}`);
-    this.uniqueName = String(reply.body?.[0]);
-    return extra.map((e) => e.serial);
-  }
-
-  async callBus(member: string, signature?: string, body?: unknown[]): Promise<WireMessage> {
-    const reply = await this.call({ ...BUS_CALL, member, signature, body });
-    if (reply.type === ERROR) throw new Error(`${member}: ${reply.errorName}: ${String(reply.body?.[0])}`);
-    return reply;
-  }
-
-  /** A method call; resolves with its reply, a method return or an error. */
-  async call(message: Omit<WireMessage, "serial">): Promise<WireMessage> {
-    const serial = this.send({ type: METHOD_CALL, ...message });
-    return this.next((m) => m.replySerial === serial);
-  }
-
-  send(message: Omit<WireMessage, "serial">): number {
-    const { bytes, serial } = this.encode(message);
-    this.socket.write(bytes);
-    return serial;
-  }
-
-  /** Raw bytes, however malformed. */
-  write(bytes: Buffer): void {
-    this.socket.write(bytes);
-  }
-
-  /** Resolves true once the other side closed the connection, false after `ms`. */
-  async closedWithin(ms: number): Promise<boolean> {
-    const deadline = Date.now() + ms;
-    while (!this.closed && Date.now() < deadline) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, deadline - Date.now());
-        this.wake = () => (clearTimeout(timer), resolve());
-      });
-    }
-    return this.closed;
-  }
-
-  private encode(message: Omit<WireMessage, "serial">): { bytes: Buffer; serial: number } {
-    const serial = this.serial++;
-    return { bytes: marshall({ ...message, serial })[0], serial };
-  }
-
-  /**
-   * The next message that matches. Others are kept for a later next() (a reply may arrive before
-   * the one awaited: the mesh answers a refused call at once), up to a few dozen.
-   */
-  async next(matches: (message: WireMessage) => boolean): Promise<WireMessage> {
-    const kept = this.kept.findIndex(matches);
-    if (kept !== -1) return this.kept.splice(kept, 1)[0]!;
-    for (;;) {
-      const frame = await this.take(() => {
-        if (this.buffer.length < 16) return null;
-        const le = this.buffer[0] === 0x6c; // 'l'
-        const fields = le ? this.buffer.readUInt32LE(12) : this.buffer.readUInt32BE(12);
-        const body = le ? this.buffer.readUInt32LE(4) : this.buffer.readUInt32BE(4);
-        const size = 16 + Math.ceil(fields / 8) * 8 + body;
-        return this.buffer.length >= size ? size : null;
-      });
-      const message = decode(frame);
-      if (matches(message)) return message;
-      this.kept = [...this.kept.slice(-31), message];
-    }
-  }
-
-  close(): void {
-    this.socket.destroy();
-  }
-
-  /** Waits until `size()` says how many buffered bytes make one unit, and removes them. */
-  private async take(size: () => number | null): Promise<Buffer> {
-    const deadline = Date.now() + STEP_TIMEOUT_MS;
-    for (let n = size(); n === null; n = size()) {
-      if (this.closed) throw new Error("the connection was closed");
-      if (Date.now() >= deadline) throw new Error(`no answer within ${STEP_TIMEOUT_MS} ms`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, deadline - Date.now());
-        this.wake = () => (clearTimeout(timer), resolve());
-      });
-    }
-    const n = size()!;
-    const unit = this.buffer.subarray(0, n);
-    this.buffer = this.buffer.subarray(n);
-    return unit;
-  }
-}
-
-/**
- * One message. dbus-next's unmarshall() reads the body by its signature, which a message without
- * a body (the reply to AddMatch) does not have: its header is read with the same codec instead.
- */
-function decode(frame: Buffer): WireMessage {
-  const bodyLength = frame[0] === 0x6c ? frame.readUInt32LE(4) : frame.readUInt32BE(4);
-  if (bodyLength > 0) return unmarshall(frame);
-  const [, type, flags, , , serial, fields] = new DBusBuffer(frame, 0, frame[0]!).read("yyyyuua(yv)") as [number, number, number, number, number, number, [number, [unknown, [unknown]]][]];
-  const message: Record<string, unknown> = { type, flags, serial, body: [] };
-  for (const [code, [, [value]]] of fields) message[headerTypeName[code] ?? `field${code}`] = value;
-  return message as unknown as WireMessage;
-}
-
-const BUS_CALL = { type: METHOD_CALL, path: "/org/freedesktop/DBus", interface: DRIVER, destination: DRIVER };
-
 /** "<error name> from <sender>: <text>": the sender tells whether the mesh or the bus refused. */
 function describeError(reply: WireMessage): string {
   const by = reply.sender === DRIVER ? "the bus" : reply.sender ?? "(no sender)";
   const text = String(reply.body?.[0]);
   return `${reply.errorName} from ${by}: ${text.length > 200 ? `${text.slice(0, 200)}...` : text}`;
-}
-
-function externalId(uid: number): string {
-  return Buffer.from(String(uid), "ascii").toString("hex");
 }
 
 /** Resolves once a bus answers SASL behind `path` (the injected socket may exist before the provider's bus does), false at `deadline`. */
@@ -264,7 +100,7 @@ async function tryOwnName(path: string): Promise<Verdict> {
 }
 
 /** (b) Claim uid 0 after a first authentication; resolves with the verdict and, if authenticated, the connection. */
-async function tryReauthAsRoot(path: string, role: string): Promise<Verdict & { bus: RawBus | null; uid?: number }> {
+async function tryReauthAsRoot(path: string, role: string): Promise<Verdict & { bus: RawBus | null }> {
   const bus = await RawBus.open(path);
   try {
     const first = await bus.sasl(`AUTH EXTERNAL ${externalId(process.getuid?.() ?? 0)}`);
@@ -278,7 +114,7 @@ async function tryReauthAsRoot(path: string, role: string): Promise<Verdict & { 
     await bus.begin();
     const uid = Number((await bus.callBus("GetConnectionUnixUser", "s", [bus.uniqueName])).body?.[0]);
     const vulnerable = uid === 0 && role !== "root" && role !== "0";
-    return { vulnerable, bus, uid, detail: `first authentication ${before}; after claiming uid 0 the bus sees uid ${uid}` };
+    return { vulnerable, bus, detail: `first authentication ${before}; after claiming uid 0 the bus sees uid ${uid}` };
   } catch (error) {
     bus.close();
     return { vulnerable: false, bus: null, detail: `the bus ended the exchange: ${(error as Error).message}` };
