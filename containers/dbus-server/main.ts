@@ -170,7 +170,7 @@ export async function start(socketPath: string, configPath: string, signal: Abor
 /**
  * org.pantavisor.Example.Private, on a connection of its own: the bus policy's send_destination
  * rules, and the mesh, decide by the connection a name belongs to, so a connection owning both
- * names would make each one reachable through the other. Its name goes with its connection.
+ * names would make each one reachable through the other. Closing the connection releases the name.
  */
 async function ownPrivateService(socketPath: string, reportFailure: (why: string) => void): Promise<MessageBus> {
   const bus = sessionBus({ busAddress: `unix:path=${socketPath}`, authMethods: ["EXTERNAL"] });
