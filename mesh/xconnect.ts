@@ -293,7 +293,7 @@ export class Mesh {
         this.lastErrors.delete(key);
         try {
           const link = this.link(entry);
-          const injection = await injector(link, this.optionsFor(key));
+          const injection = await injector(link, this.optionsFor(key, link));
           this.links.set(key, { injection, pids, link });
           this.options.log(`linked ${entry.consumer}:${entry.target} -> ${entry.provider}:${entry.socket} (${entry.name}, ${entry.type}, role ${entry.role})`);
         } catch (error) {
@@ -306,14 +306,18 @@ export class Mesh {
 
   /**
    * The options an injector gets for one link: its log lines go to the mesh's log as before, and a
-   * line logged once the link is built (a connection that failed) is the link's last error.
+   * line logged once the link is built (a connection that failed) is the link's last error, without
+   * the "consumer -> provider (name...): " the injectors put in front.
    */
-  private optionsFor(key: string): MeshOptions {
+  private optionsFor(key: string, link: Link): MeshOptions {
+    const prefix = `${link.consumer} -> ${link.provider} (`;
     return {
       ...this.options,
       log: (line) => {
         this.options.log(line);
-        if (this.links.has(key)) this.lastErrors.set(key, { line, at: new Date().toISOString() });
+        if (!this.links.has(key)) return;
+        const error = line.startsWith(prefix) && line.includes("): ") ? line.slice(line.indexOf("): ") + 3) : line;
+        this.lastErrors.set(key, { line: error, at: new Date().toISOString() });
       },
     };
   }

@@ -196,11 +196,21 @@ describe("layout", () => {
     const links = Array.from({ length: 6 }, (_, i) => link(`client-${i}`, "server", `svc-${i}`));
     const counters = new Map(links.map((l) => [linkKey(l), { accepted: 1, open: 0, bytes_from_consumer: 10, bytes_to_consumer: 10, last_error: "boom" }]));
     const p = picture(links, counters);
-    const blocks = p.arrows.map((a) => [a.labelY, a.labelY + a.lines.length * p.lineHeight] as const).sort((a, b) => a[0] - b[0]);
+    // A line's text reaches from its baseline - lineHeight + 3 to its baseline + 3.
+    const blocks = p.arrows.map((a) => [a.lineY[0]! - p.lineHeight + 3, a.lineY.at(-1)! + 3] as const).sort((a, b) => a[0] - b[0]);
     for (let i = 1; i < blocks.length; i++) expect(blocks[i]![0]).toBeGreaterThanOrEqual(blocks[i - 1]![1]);
     expect(Math.max(...blocks.map((b) => b[1]))).toBeLessThanOrEqual(p.height);
     expect(Math.min(...blocks.map((b) => b[0]))).toBeGreaterThanOrEqual(0);
     expect(Math.max(...p.boxes.map((b) => b.x + b.width))).toBeLessThanOrEqual(p.width);
+  });
+
+  it("writes service and target above a lone arrow, and the rest below it", () => {
+    const counters = new Map([[linkKey(UNIX), { accepted: 3, open: 1, bytes_from_consumer: 1, bytes_to_consumer: 1, last_error: null }]]);
+    const arrow = arrowOf(picture([UNIX], counters), UNIX);
+    const middle = (arrow.path[0][1] + arrow.path[3][1]) / 2;
+    expect(arrow.lines).toHaveLength(3);
+    expect(arrow.lineY[1]! + 3).toBeLessThanOrEqual(middle);
+    expect(arrow.lineY[2]! - 15 + 3).toBeGreaterThanOrEqual(middle);
   });
 
   it("labels an arrow with service, type, role and target, then the counters when there are some", () => {
@@ -219,7 +229,7 @@ describe("layout", () => {
     const first = track(null, [UNIX, REST], T0);
     const second = track(first, [{ ...UNIX, provider_pid: 300 }, { ...REST, consumer_pid: -1 }], T0 + 1000);
     let p = layout(second, null, [], T0 + 1000);
-    expect(arrowOf(p, UNIX).lines.at(-1)).toBe("restarted at 10:00:01 UTC: provider pid 200 -> 300");
+    expect(arrowOf(p, UNIX).lines.slice(-2)).toEqual(["restarted at 10:00:01 UTC", "provider pid 200 -> 300"]);
     expect(arrowOf(p, REST).lines.at(-1)).toBe("down: consumer not running");
     expect(boxOf(p, "rest-client")).toMatchObject({ state: "down", lines: ["rest-client", "not running", "uses api"] });
     expect(boxOf(p, "unix-server").lines[1]).toBe("pid 300");

@@ -85,9 +85,10 @@ export interface Arrow {
   unknownType: boolean;
   /** A cubic Bezier from the consumer's right side to the provider's left side. */
   path: [number, number][];
+  /** The label: its lines, centred on labelX, each on its baseline lineY[i]. */
   labelX: number;
-  labelY: number;
   lines: string[];
+  lineY: number[];
 }
 
 /** The service types pv-xconnect knows (xconnect.md); others are drawn and named in a banner. */
@@ -232,6 +233,9 @@ const MARGIN = 24;
 const BOX_GAP = 28;
 const LINE_HEIGHT = 15;
 const PORT_SPACING = 22;
+/** A label's first lines (service, target) go above its arrow; the others below, this far apart. */
+const LINES_ABOVE = 2;
+const ARROW_CLEARANCE = 8;
 
 /** `text` cut to MAX_LABEL characters (labels only: the table below the picture has it whole). */
 export function cut(text: string): string {
@@ -261,7 +265,7 @@ export function arrowLines(tracked: TrackedLink, counters: LinkCounters | undefi
     lines.push(countersLine(counters));
     if (counters.last_error !== null) lines.push(cut(`last error: ${counters.last_error}`));
   }
-  if (tracked.status === "restarted") lines.push(`restarted at ${clock(tracked.since)}: ${tracked.change}`);
+  if (tracked.status === "restarted") lines.push(`restarted at ${clock(tracked.since)}`, `${tracked.change}`);
   if (tracked.status === "new") lines.push(`new at ${clock(tracked.since)}`);
   if (tracked.status === "gone") lines.push(`gone at ${clock(tracked.since)}`);
   if (tracked.status === "down") lines.push(`down: ${link.consumer_pid > 0 ? "provider" : link.provider_pid > 0 ? "consumer" : "both"} not running`);
@@ -402,27 +406,30 @@ export function layout(tracked: Map<string, TrackedLink>, counters: Map<string, 
       unknownType: !KNOWN_TYPES.includes(t.link.type),
       path: [[x1, y1], [x1 + bend, y1], [x2 - bend, y2], [x2, y2]],
       labelX: (x1 + x2) / 2,
-      labelY: (y1 + y2) / 2,
       lines,
+      lineY: [],
     };
   });
 
-  // Labels sit at their arrow's middle (labelY is the top of the text block). Arrows between the
-  // same two columns share a middle x: there, a label that would overlap the one above moves down.
+  // Labels sit at their arrow's middle: service and target above the arrow, the rest below it.
+  // Arrows between the same two columns share a middle x: there, a label that would overlap the
+  // one above moves down.
+  const labelHeight = (arrow: Arrow): number => arrow.lines.length * LINE_HEIGHT + (arrow.lines.length > LINES_ABOVE ? ARROW_CLEARANCE : 0);
+  const middleY = new Map(arrows.map((arrow) => [arrow, (arrow.path[0][1] + arrow.path[3][1]) / 2]));
   const byColumnGap = new Map<number, Arrow[]>();
   for (const arrow of arrows) byColumnGap.set(arrow.labelX, [...(byColumnGap.get(arrow.labelX) ?? []), arrow]);
   for (const group of byColumnGap.values()) {
-    group.sort((a, b) => a.labelY - b.labelY);
+    group.sort((a, b) => middleY.get(a)! - middleY.get(b)!);
     let bottom = 0;
     for (const arrow of group) {
-      const height = arrow.lines.length * LINE_HEIGHT;
-      arrow.labelY = Math.max(arrow.labelY - height / 2, bottom + 6);
-      bottom = arrow.labelY + height;
+      const top = Math.max(middleY.get(arrow)! - LINES_ABOVE * LINE_HEIGHT - ARROW_CLEARANCE / 2, bottom + 6);
+      arrow.lineY = arrow.lines.map((_, i) => top + (i + 1) * LINE_HEIGHT - 3 + (i >= LINES_ABOVE ? ARROW_CLEARANCE : 0));
+      bottom = top + labelHeight(arrow);
     }
   }
 
   const width = MARGIN * 2 + columns.length * BOX_WIDTH + Math.max(0, columns.length - 1) * COLUMN_GAP;
-  const labelsBottom = Math.max(0, ...arrows.map((a) => a.labelY + a.lines.length * LINE_HEIGHT));
+  const labelsBottom = Math.max(0, ...arrows.map((a) => a.lineY.at(-1)! + 3));
   return {
     width,
     height: Math.ceil(Math.max(MARGIN * 2 + tallest, labelsBottom + MARGIN)),
