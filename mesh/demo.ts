@@ -130,7 +130,8 @@ async function main(): Promise<number> {
     (line) => /serving (http:\S+)/.exec(line)![1],
     () => null,
   );
-  console.log(url === null ? "\nmesh view: not started (its lines above say why)\n" : `\nmesh view: ${url}  (open it in a browser)\n`);
+  // Said like a pattern ("<name>: running" or "skipped (why)"): README.md's expected output goes by it.
+  console.log(url === null ? "\nmesh view: skipped (mesh-view did not start: its lines above say why)\n" : `\nmesh view: running\n  open ${url} in a browser: a live picture of the mesh\n`);
 
   // Only a signal or the duration ends the demo; the teardown below runs once either way.
   await new Promise<void>((resolve) => {
