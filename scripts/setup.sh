@@ -22,6 +22,8 @@ APT_PACKAGES=(
   libwayland-dev     # the libwayland-client binding (native/wayland)
   wayland-protocols  # xdg-shell.xml, turned into C by wayland-scanner at build time
   weston             # the compositor wayland-server launches (headless here); weston-screenshooter for the tests
+  chromium           # the mesh-view page tested in a real headless browser (puppeteer-core drives /usr/bin/chromium)
+  fonts-dejavu-core  # ... and the text in its screenshot (chromium's own recommended fonts are not installed)
 )
 
 missing=()
