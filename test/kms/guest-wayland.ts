@@ -121,6 +121,8 @@ async function main(): Promise<void> {
     say(`SIGTERM-TO-EXIT-MS ${Math.round(performance.now() - signalled)}`);
     say(`EXIT wayland-server-sigterm ${describeExit(exit)}`);
     say(`EXIT wayland-client-after ${describeExit(await within(STEP_TIMEOUT_MS, "the client's exit", mesh.exited("wayland-client")))}`);
+    // Weston's helpers see its socket close and exit on their own: give them the same 2 s.
+    for (const until = performance.now() + 2000; westonProcesses().length > 0 && performance.now() < until; ) await new Promise((wake) => setTimeout(wake, 50));
     say(`PROCS-AFTER ${westonProcesses().join(" ") || "none"}`);
     readCrtc("after");
   } finally {
