@@ -22,6 +22,8 @@ APT_PACKAGES=(
   libwayland-dev     # the libwayland-client binding (native/wayland)
   wayland-protocols  # xdg-shell.xml, turned into C by wayland-scanner at build time
   weston             # the compositor wayland-server launches (headless here); weston-screenshooter for the tests
+  xkb-data           # the real-KMS Wayland test copies it into its guest: Weston cannot start without the XKB tree
+  fonts-dejavu-core  # ... and DejaVu Sans, which Weston's desktop shell draws its panel clock with
 )
 
 missing=()
