@@ -23,7 +23,8 @@ APT_PACKAGES=(
   wayland-protocols  # xdg-shell.xml, turned into C by wayland-scanner at build time
   weston             # the compositor wayland-server launches (headless here); weston-screenshooter for the tests
   chromium           # the mesh-view page tested in a real headless browser (puppeteer-core drives /usr/bin/chromium)
-  fonts-dejavu-core  # ... and the text in its screenshot (chromium's own recommended fonts are not installed)
+  xkb-data           # the real-KMS Wayland test copies it into its guest: Weston cannot start without the XKB tree
+  fonts-dejavu-core  # text in mesh-view's screenshot, and the font Weston's desktop shell draws its panel clock with in the guest
 )
 
 missing=()
