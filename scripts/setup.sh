@@ -22,6 +22,8 @@ APT_PACKAGES=(
   libwayland-dev     # the libwayland-client binding (native/wayland)
   wayland-protocols  # xdg-shell.xml, turned into C by wayland-scanner at build time
   weston             # the compositor wayland-server launches (headless here); weston-screenshooter for the tests
+  squashfs-tools     # npm run pack: mksquashfs makes each image's root.squashfs, the tests unsquash it
+  xkb-data           # npm run pack: the keymaps Weston needs, copied into wayland-server's image
 )
 
 missing=()
