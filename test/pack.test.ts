@@ -5,13 +5,14 @@
 // and REST pairs run from their images through the local mesh, each in its own root. Running
 // images needs root (unsquashfs keeps ownership, unshare needs CAP_SYS_ADMIN): CI runs as root.
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { onPath } from "../mesh/process";
 import { startMesh, type Mesh } from "../mesh/xconnect";
 import { readPvrexport, type JsonObject, type Pvrexport } from "../tools/inspect/pvrexport";
 import { containerNames } from "../tools/pack/container";
+import { treeDigest } from "../tools/pack/image";
 import { bundle, cleanUp, REPO, scratchDir } from "./support/bundles";
 import { skipUnless } from "./support/skips";
 
@@ -121,9 +122,14 @@ describe("npm run pack (every container, unsigned)", () => {
     expect(exports.get("drm-master")!.state["pv-example-drm-master/mdev.json"]).toBeUndefined();
   });
 
-  it("packs the same inputs into the same bytes", () => {
+  it("packs the same inputs into the same bytes, squashing again (--fresh) or reusing the unchanged image", () => {
     const again = scratchDir("pv-pack-again-");
-    expect(run(process.execPath, [PACK, "unix-server", "--out", again]).code).toBe(0);
+    const fresh = run(process.execPath, [PACK, "unix-server", "--out", again, "--fresh"]);
+    expect(fresh.code).toBe(0);
+    expect(fresh.out).not.toContain("image unchanged");
+    expect(readFileSync(exportFile(again, "unix-server")).equals(readFileSync(exportFile(out, "unix-server")))).toBe(true);
+    const reused = run(process.execPath, [PACK, "unix-server", "--out", again]);
+    expect(reused.out).toMatch(/pv-example-unix-server\.pvrexport\.tgz {2}[\d.]+ MB {2}\([\d.]+ s, image unchanged\)/);
     expect(readFileSync(exportFile(again, "unix-server")).equals(readFileSync(exportFile(out, "unix-server")))).toBe(true);
   });
 
@@ -184,6 +190,38 @@ describe("npm run pack (every container, unsigned)", () => {
         expect(await mesh.stop("unix-client")).toEqual({ code: 0, signal: null });
       });
     });
+  });
+});
+
+describe("the image cache's digest", () => {
+  afterAll(cleanUp);
+
+  it("changes with a file's content, mode, a link's target or a new file; not with the staging folder's name", () => {
+    const make = (): string => {
+      const root = scratchDir("pv-digest-");
+      mkdirSync(join(root, "usr/bin"), { recursive: true });
+      writeFileSync(join(root, "usr/bin/main.js"), "console.log(1)\n");
+      symlinkSync("/usr/bin/main.js", join(root, "usr/bin/pv-example-x"));
+      return root;
+    };
+    const a = make();
+    const b = make();
+    const base = treeDigest(a);
+    expect(treeDigest(b)).toBe(base);
+    const stat = statSync(join(b, "usr/bin/main.js"));
+    writeFileSync(join(b, "usr/bin/main.js"), "console.log(2)\n"); // same size
+    utimesSync(join(b, "usr/bin/main.js"), stat.atime, stat.mtime); // same mtime
+    expect(treeDigest(b)).not.toBe(base);
+    const c = make();
+    chmodSync(join(c, "usr/bin/main.js"), 0o755);
+    expect(treeDigest(c)).not.toBe(base);
+    const d = make();
+    rmSync(join(d, "usr/bin/pv-example-x"));
+    symlinkSync("/usr/bin/other.js", join(d, "usr/bin/pv-example-x"));
+    expect(treeDigest(d)).not.toBe(base);
+    const e = make();
+    writeFileSync(join(e, "usr/bin/extra"), "");
+    expect(treeDigest(e)).not.toBe(base);
   });
 });
 

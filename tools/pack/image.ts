@@ -12,8 +12,9 @@
 // Files are hard-linked into the staging tree when they are on the same file system (nothing in
 // it is ever written to), else copied.
 import { execFile, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { promisify } from "node:util";
-import { chmodSync, copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, openSync, readSync, closeSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync, unlinkSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, openSync, readSync, closeSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync, unlinkSync } from "node:fs";
 import { basename, dirname, join, posix, resolve } from "node:path";
 import { addonTarget, type ContainerFacts } from "./container";
 
@@ -214,6 +215,30 @@ export class ImageTree {
       throw new ImageError(`mksquashfs failed: ${(failure.stderr ?? failure.message).trim().split("\n")[0]}`);
     }
   }
+}
+
+/**
+ * A digest of everything mksquashfs would read from the tree: paths, modes, link targets and file
+ * contents (size, mtime and inode for files over 8 MB: the node binary and big libraries, which are
+ * this host's own and change only with an upgrade), plus how it compresses. Two trees with the same
+ * digest squash to the same image, so pack reuses the last one (the bundles are rebuilt by every
+ * `npm run build` but their content, and so the digest, changes only with the source).
+ */
+export function treeDigest(root: string): string {
+  const hash = createHash("sha256").update(`${SQUASHFS_OPTIONS.join(" ")}\n`);
+  const walk = (rel: string): void => {
+    for (const entry of readdirSync(join(root, rel), { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      const path = rel === "" ? entry.name : `${rel}/${entry.name}`;
+      const stat = lstatSync(join(root, path));
+      hash.update(`${path}\0${stat.mode}\0`);
+      if (entry.isSymbolicLink()) hash.update(`-> ${readlinkSync(join(root, path))}\n`);
+      else if (entry.isDirectory()) walk(path);
+      else if (stat.size > 8 << 20) hash.update(`${stat.size} ${stat.mtimeMs} ${stat.ino}\n`);
+      else hash.update(readFileSync(join(root, path))).update("\n");
+    }
+  };
+  walk("");
+  return hash.digest("hex");
 }
 
 function isLink(path: string): boolean {

@@ -14,7 +14,7 @@
 //       (after `npm run build`; `node dist/pack/main.js` is the same)
 // Simplified: x86_64 only in practice: busybox, the Debian packages and the addons are this host's
 // own, so an image runs on a machine like this one (appengine); a board needs the recipes.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseCommandLine, UsageError } from "../../shared/cli";
@@ -23,12 +23,14 @@ import { FatalError, runMain } from "../../shared/run";
 import { stopSignal } from "../../shared/shutdown";
 import type { JsonObject } from "../inspect/pvrexport";
 import { containerNames, FactsError, loadFacts, type ContainerFacts } from "./container";
-import { busyboxPath, ImageError, ImageTree, SQUASHFS_OPTIONS, stageImage } from "./image";
+import { busyboxPath, ImageError, ImageTree, SQUASHFS_OPTIONS, stageImage, treeDigest } from "./image";
 import { addObject, appFor, loadSigner, newExport, renderLxcConf, renderRunJson, sign, srcJson, sha256, unrenderedArgs, writeExport, type Export, type Signer } from "./pvr";
 
 // dist/pack/main.js -> the repository (containers/, dist/).
 const REPO = resolve(__dirname, "..", "..");
 const DEVICE_CONFIG = "device-config";
+/** Images pack made, by the digest of their files (see containerImage). */
+const CACHE = join(REPO, ".work", "pack-cache");
 /** container-pvrexport's mdev.json when PVRIMAGE_AUTO_MDEV is 1. */
 const AUTO_MDEV = { rules: [".* 0:0 666"] };
 
@@ -40,20 +42,50 @@ function readJson(path: string): JsonObject {
   }
 }
 
-/** The export of one container: its image, the files pvr renders, the manifests beside them. */
-async function containerExport(facts: ContainerFacts, node: string, busybox: string, signer: Signer | null, signal: AbortSignal): Promise<Export> {
-  const container = `pv-example-${facts.name}`;
-  const folder = join(REPO, "containers", facts.name);
+interface PackOptions {
+  node: string;
+  busybox: string;
+  signer: Signer | null;
+  /** Squash every image again instead of reusing an unchanged one. */
+  fresh: boolean;
+  signal: AbortSignal;
+}
+
+/**
+ * root.squashfs of one container: staged, then squashed, unless an image of exactly the same tree
+ * is in the cache (.work/pack-cache/<name>-<digest>.squashfs, named by its content's digest so
+ * that two packs running at once never mix up their entries). Reports whether it was reused.
+ */
+async function containerImage(facts: ContainerFacts, options: PackOptions): Promise<{ squashfs: Buffer; reused: boolean }> {
   const staging = mkdtempSync(join(tmpdir(), `pv-pack-${facts.name}-`));
-  let squashfs: Buffer;
   try {
     const tree = new ImageTree(join(staging, "rootfs"));
-    stageImage(tree, { repo: REPO, facts, node, busybox });
-    await tree.squash(join(staging, "root.squashfs"), signal);
-    squashfs = readFileSync(join(staging, "root.squashfs"));
+    stageImage(tree, { repo: REPO, facts, node: options.node, busybox: options.busybox });
+    const cached = join(CACHE, `${facts.name}-${treeDigest(tree.root).slice(0, 32)}.squashfs`);
+    if (!options.fresh && existsSync(cached)) {
+      try {
+        return { squashfs: readFileSync(cached), reused: true };
+      } catch {
+        // removed meanwhile by another pack: squash it again
+      }
+    }
+    await tree.squash(join(staging, "root.squashfs"), options.signal);
+    mkdirSync(CACHE, { recursive: true });
+    for (const old of readdirSync(CACHE).filter((file) => file.startsWith(`${facts.name}-`) && file.endsWith(".squashfs"))) rmSync(join(CACHE, old), { force: true });
+    copyFileSync(join(staging, "root.squashfs"), `${cached}.${process.pid}`);
+    renameSync(`${cached}.${process.pid}`, cached);
+    return { squashfs: readFileSync(join(staging, "root.squashfs")), reused: false };
   } finally {
     rmSync(staging, { recursive: true, force: true });
   }
+}
+
+/** The export of one container: its image, the files pvr renders, the manifests beside them. */
+async function containerExport(facts: ContainerFacts, options: PackOptions): Promise<{ exp: Export; reused: boolean }> {
+  const container = `pv-example-${facts.name}`;
+  const folder = join(REPO, "containers", facts.name);
+  const { squashfs, reused } = await containerImage(facts, options);
+  const signer = options.signer;
 
   const manifest = (file: string): JsonObject | undefined => (facts.files.includes(file) ? readJson(join(folder, file)) : undefined);
   const args = manifest("args.json") ?? {};
@@ -73,7 +105,7 @@ async function containerExport(facts: ContainerFacts, node: string, busybox: str
   if (mdev !== undefined) exp.state[`${container}/mdev.json`] = mdev;
   // The recipe's `pvr sig add --noconfig --part <container>`.
   if (signer !== null) await sign(exp, container, { include: [`${container}/**`], exclude: [`${container}/src.json`] }, signer);
-  return exp;
+  return { exp, reused };
 }
 
 /** device.json alone, as the device-config recipe exports it (`pvr sig add --raw device-config --include device.json`). */
@@ -93,6 +125,7 @@ async function main(): Promise<number> {
       node: { type: "string", value: "PATH", default: process.execPath, help: "the node binary each image ships, with the libraries ldd finds for it" },
       sign: { type: "string", value: "KEY.pem", help: "sign each export with this private key, as the recipes' pvr sig does (needs --cert)" },
       cert: { type: "string", value: "CERT.pem", help: "the signer's certificate (chain), put in each signature's x5c" },
+      fresh: { type: "boolean", help: "squash every image again (by default an image whose files did not change is reused from .work/pack-cache)" },
     },
     positionals: "[NAME...]",
     notes: [
@@ -127,8 +160,11 @@ async function main(): Promise<number> {
   for (const name of names) {
     const began = Date.now();
     const file = join(out, `pv-example-${name}.pvrexport.tgz`);
+    let reused = false;
     try {
-      const exp = name === DEVICE_CONFIG ? await deviceConfigExport(signer) : await containerExport(loadFacts(REPO, name), node, busybox, signer, stopping);
+      let exp: Export;
+      if (name === DEVICE_CONFIG) exp = await deviceConfigExport(signer);
+      else ({ exp, reused } = await containerExport(loadFacts(REPO, name), { node, busybox, signer, fresh: values.fresh === true, signal: stopping }));
       await writeExport(exp, file);
     } catch (error) {
       if (stopping.aborted) {
@@ -139,7 +175,8 @@ async function main(): Promise<number> {
       throw error;
     }
     const size = (statSync(file).size / 1e6).toFixed(1);
-    console.log(`${file}  ${size} MB${signer !== null ? ", signed" : ""}  (${((Date.now() - began) / 1000).toFixed(1)} s)`);
+    const notes = [`${((Date.now() - began) / 1000).toFixed(1)} s`, ...(reused ? ["image unchanged"] : [])];
+    console.log(`${file}  ${size} MB${signer !== null ? ", signed" : ""}  (${notes.join(", ")})`);
   }
   console.log(`packed ${names.length} export${names.length === 1 ? "" : "s"} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   return 0;
