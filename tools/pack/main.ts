@@ -14,9 +14,9 @@
 //       (after `npm run build`; `node dist/pack/main.js` is the same)
 // Simplified: x86_64 only in practice: busybox, the Debian packages and the addons are this host's
 // own, so an image runs on a machine like this one (appengine); a board needs the recipes.
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
+import { copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { basename, join, resolve } from "node:path";
 import { parseCommandLine, UsageError } from "../../shared/cli";
 import { reason } from "../../shared/log";
 import { FatalError, runMain } from "../../shared/run";
@@ -24,7 +24,7 @@ import { stopSignal } from "../../shared/shutdown";
 import type { JsonObject } from "../inspect/pvrexport";
 import { containerNames, FactsError, loadFacts, type ContainerFacts } from "./container";
 import { busyboxPath, ImageError, ImageTree, SQUASHFS_OPTIONS, stageImage, treeDigest } from "./image";
-import { addObject, appFor, loadSigner, newExport, renderLxcConf, renderRunJson, sign, srcJson, sha256, unrenderedArgs, writeExport, type Export, type Signer } from "./pvr";
+import { addFileObject, addObject, appFor, loadSigner, newExport, renderLxcConf, renderRunJson, sha256File, sign, srcJson, unrenderedArgs, writeExport, type Export, type Signer } from "./pvr";
 
 // dist/pack/main.js -> the repository (containers/, dist/).
 const REPO = resolve(__dirname, "..", "..");
@@ -52,60 +52,73 @@ interface PackOptions {
 }
 
 /**
- * root.squashfs of one container: staged, then squashed, unless an image of exactly the same tree
- * is in the cache (.work/pack-cache/<name>-<digest>.squashfs, named by its content's digest so
- * that two packs running at once never mix up their entries). Reports whether it was reused.
+ * root.squashfs of one container, at <staging>/root.squashfs: staged, then squashed, unless an image
+ * of exactly the same tree is in the cache, .work/pack-cache/<name>-<tree digest>-<sha256>.squashfs.
+ * Entries are published by rename and taken by hard link, so two packs running at once (a test and
+ * a user) never read a half-written or replaced image.
  */
-async function containerImage(facts: ContainerFacts, options: PackOptions): Promise<{ squashfs: Buffer; reused: boolean }> {
-  const staging = mkdtempSync(join(tmpdir(), `pv-pack-${facts.name}-`));
-  try {
-    const tree = new ImageTree(join(staging, "rootfs"));
-    stageImage(tree, { repo: REPO, facts, node: options.node, busybox: options.busybox });
-    const cached = join(CACHE, `${facts.name}-${treeDigest(tree.root).slice(0, 32)}.squashfs`);
-    if (!options.fresh && existsSync(cached)) {
-      try {
-        return { squashfs: readFileSync(cached), reused: true };
-      } catch {
-        // removed meanwhile by another pack: squash it again
-      }
-    }
-    await tree.squash(join(staging, "root.squashfs"), options.signal);
-    mkdirSync(CACHE, { recursive: true });
-    for (const old of readdirSync(CACHE).filter((file) => file.startsWith(`${facts.name}-`) && file.endsWith(".squashfs"))) rmSync(join(CACHE, old), { force: true });
-    copyFileSync(join(staging, "root.squashfs"), `${cached}.${process.pid}`);
-    renameSync(`${cached}.${process.pid}`, cached);
-    return { squashfs: readFileSync(join(staging, "root.squashfs")), reused: false };
-  } finally {
-    rmSync(staging, { recursive: true, force: true });
+async function containerImage(facts: ContainerFacts, options: PackOptions, staging: string): Promise<{ file: string; sha: string; reused: boolean }> {
+  const file = join(staging, "root.squashfs");
+  const tree = new ImageTree(join(staging, "rootfs"));
+  stageImage(tree, { repo: REPO, facts, node: options.node, busybox: options.busybox });
+  const prefix = `${facts.name}-${treeDigest(tree.root).slice(0, 32)}-`;
+  const entries = existsSync(CACHE) ? readdirSync(CACHE).filter((name) => name.endsWith(".squashfs")) : [];
+  const hit = options.fresh ? undefined : entries.find((name) => name.startsWith(prefix));
+  if (hit !== undefined && linkOrCopy(join(CACHE, hit), file)) {
+    rmSync(tree.root, { recursive: true, force: true });
+    return { file, sha: hit.slice(prefix.length, -".squashfs".length), reused: true };
   }
+  await tree.squash(file, options.signal);
+  rmSync(tree.root, { recursive: true, force: true });
+  const sha = await sha256File(file);
+  mkdirSync(CACHE, { recursive: true });
+  const entry = join(CACHE, `${prefix}${sha}.squashfs`);
+  if (linkOrCopy(file, `${entry}.${process.pid}`)) renameSync(`${entry}.${process.pid}`, entry);
+  // Keep the newest other image too (say, the user's and a test's with another --node).
+  const ours = new RegExp(`^${facts.name.replace(/[^\w-]/g, "\\$&")}-[0-9a-f]{32}-[0-9a-f]{64}\\.squashfs$`);
+  const made = (name: string): number => statSync(join(CACHE, name), { throwIfNoEntry: false })?.mtimeMs ?? 0;
+  const others = entries.filter((name) => ours.test(name) && name !== basename(entry));
+  others.sort((a, b) => made(b) - made(a));
+  for (const old of others.slice(1)) rmSync(join(CACHE, old), { force: true });
+  return { file, sha, reused: false };
+}
+
+/** A hard link (else a copy) of `from` at `to`; false when `from` is gone. */
+function linkOrCopy(from: string, to: string): boolean {
+  try {
+    linkSync(from, to);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return false;
+    copyFileSync(from, to);
+  }
+  return true;
 }
 
 /** The export of one container: its image, the files pvr renders, the manifests beside them. */
-async function containerExport(facts: ContainerFacts, options: PackOptions): Promise<{ exp: Export; reused: boolean }> {
+async function containerExport(facts: ContainerFacts, options: PackOptions, staging: string): Promise<{ exp: Export; reused: boolean }> {
   const container = `pv-example-${facts.name}`;
   const folder = join(REPO, "containers", facts.name);
-  const { squashfs, reused } = await containerImage(facts, options);
+  const image = await containerImage(facts, options, staging);
   const signer = options.signer;
-
   const manifest = (file: string): JsonObject | undefined => (facts.files.includes(file) ? readJson(join(folder, file)) : undefined);
   const args = manifest("args.json") ?? {};
   const unrendered = unrenderedArgs(args);
   if (unrendered !== null) throw new FactsError(`containers/${facts.name}/args.json`, "", unrendered);
   const app = appFor(container, args, manifest("config.json"));
   const exp = newExport();
-  addObject(exp, `${container}/root.squashfs`, squashfs);
+  addFileObject(exp, `${container}/root.squashfs`, image.file, image.sha);
   addObject(exp, `${container}/lxc.container.conf`, Buffer.from(renderLxcConf(app)));
   const run = renderRunJson(app);
   const network = manifest("network.json");
   exp.state[`${container}/run.json`] = network === undefined ? run : { ...run, network };
-  exp.state[`${container}/src.json`] = srcJson(app, sha256(squashfs), SQUASHFS_OPTIONS.join(" "), `containers/${facts.name}`);
+  exp.state[`${container}/src.json`] = srcJson(app, image.sha, SQUASHFS_OPTIONS.join(" "), `containers/${facts.name}`);
   const services = manifest("services.json");
   if (services !== undefined) exp.state[`${container}/services.json`] = services;
   const mdev = manifest("mdev.json") ?? (facts.autoMdev ? AUTO_MDEV : undefined);
   if (mdev !== undefined) exp.state[`${container}/mdev.json`] = mdev;
   // The recipe's `pvr sig add --noconfig --part <container>`.
   if (signer !== null) await sign(exp, container, { include: [`${container}/**`], exclude: [`${container}/src.json`] }, signer);
-  return { exp, reused };
+  return { exp, reused: image.reused };
 }
 
 /** device.json alone, as the device-config recipe exports it (`pvr sig add --raw device-config --include device.json`). */
@@ -161,10 +174,12 @@ async function main(): Promise<number> {
     const began = Date.now();
     const file = join(out, `pv-example-${name}.pvrexport.tgz`);
     let reused = false;
+    // The image is made here and streamed from here into the export; removed once it is written.
+    const staging = mkdtempSync(join(tmpdir(), `pv-pack-${name}-`));
     try {
       let exp: Export;
       if (name === DEVICE_CONFIG) exp = await deviceConfigExport(signer);
-      else ({ exp, reused } = await containerExport(loadFacts(REPO, name), { node, busybox, signer, fresh: values.fresh === true, signal: stopping }));
+      else ({ exp, reused } = await containerExport(loadFacts(REPO, name), { node, busybox, signer, fresh: values.fresh === true, signal: stopping }, staging));
       await writeExport(exp, file);
     } catch (error) {
       if (stopping.aborted) {
@@ -173,6 +188,8 @@ async function main(): Promise<number> {
       }
       if (error instanceof FactsError || error instanceof ImageError) throw new FatalError(`pv-example-${name}: ${error.message}`);
       throw error;
+    } finally {
+      rmSync(staging, { recursive: true, force: true });
     }
     const size = (statSync(file).size / 1e6).toFixed(1);
     const notes = [`${((Date.now() - began) / 1000).toFixed(1)} s`, ...(reused ? ["image unchanged"] : [])];

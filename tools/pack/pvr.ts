@@ -9,7 +9,7 @@
 // gzip'd tar holding `json` first, then one `objects/<sha256>` file per object, and nothing else
 // (a directory entry for objects/ makes pvtx add crash).
 import { createHash, createPrivateKey, X509Certificate, type KeyObject } from "node:crypto";
-import { createWriteStream, renameSync, rmSync } from "node:fs";
+import { createReadStream, createWriteStream, renameSync, rmSync, statSync } from "node:fs";
 import { pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
 import { FlattenedSign } from "jose";
@@ -139,6 +139,13 @@ export function renderRunJson(app: App): JsonObject {
 
 export const sha256 = (data: Buffer): string => createHash("sha256").update(data).digest("hex");
 
+/** The sha256 of a file, read as a stream (an image is tens of MB). */
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  return hash.digest("hex");
+}
+
 /** src.json as `pvr app add --type rootfs` writes it, marked as built by pack (the recipe marks "yocto"). */
 export function srcJson(app: App, squashfs: string, formatOptions: string, from: string): JsonObject {
   return {
@@ -154,10 +161,13 @@ export function srcJson(app: App, squashfs: string, formatOptions: string, from:
   };
 }
 
+/** An object's content: in memory, or a file (root.squashfs) streamed into the export. */
+export type ObjectContent = Buffer | { file: string };
+
 /** A revision state and the objects its non-JSON entries name. */
 export interface Export {
   state: JsonObject;
-  objects: Map<string, Buffer>;
+  objects: Map<string, ObjectContent>;
 }
 
 export function newExport(): Export {
@@ -169,6 +179,12 @@ export function addObject(exp: Export, key: string, data: Buffer): void {
   const sha = sha256(data);
   exp.state[key] = sha;
   exp.objects.set(sha, data);
+}
+
+/** Adds a file entry whose content is the file `path`, of known sha256 (it must not change until written). */
+export function addFileObject(exp: Export, key: string, path: string, sha: string): void {
+  exp.state[key] = sha;
+  exp.objects.set(sha, { file: path });
 }
 
 /** The signing key and certificate chain of `--sign KEY --cert CERT`. */
@@ -215,10 +231,19 @@ export async function writeExport(exp: Export, file: string): Promise<void> {
   const partial = `${file}.${process.pid}.partial`;
   // Level 0 (stored blocks, still gzip): the objects are squashfs images, compressed already;
   // deflating them again costs more CPU than mksquashfs and saves under 1 %.
-  const written = pipeline(pack, createGzip({ level: 0 }), createWriteStream(partial));
+  const written = pipeline(pack, createGzip({ level: 0, chunkSize: 1 << 20 }), createWriteStream(partial));
   // pvr writes name, size, mode and mtime; fixed times keep the same inputs giving the same file.
-  const entry = (name: string, data: Buffer): Promise<void> =>
-    new Promise((resolve, reject) => pack.entry({ name, size: data.length, mode: 0o644, mtime: new Date(0), type: "file" }, data, (error) => (error ? reject(error) : resolve())));
+  const entry = (name: string, content: ObjectContent): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const done = (error?: Error | null): void => (error ? reject(error) : resolve());
+      const header = { name, mode: 0o644, mtime: new Date(0), type: "file" as const };
+      if (Buffer.isBuffer(content)) {
+        pack.entry({ ...header, size: content.length }, content, done);
+        return;
+      }
+      const stream = pack.entry({ ...header, size: statSync(content.file).size }, done);
+      createReadStream(content.file, { highWaterMark: 1 << 20 }).on("error", reject).pipe(stream);
+    });
   try {
     await entry("json", Buffer.from(canonicalJson(exp.state)));
     const shas = [...new Set(Object.values(exp.state).filter((value): value is string => typeof value === "string" && exp.objects.has(value)))];
