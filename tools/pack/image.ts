@@ -14,7 +14,7 @@
 import { execFile, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { promisify } from "node:util";
-import { chmodSync, copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, openSync, readSync, closeSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync, unlinkSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, openSync, readSync, closeSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync, unlinkSync, utimesSync } from "node:fs";
 import { basename, dirname, join, posix, resolve } from "node:path";
 import { addonTarget, type ContainerFacts } from "./container";
 
@@ -160,16 +160,20 @@ export class ImageTree {
     this.placed.add(basename(rel));
     if (isLink(dest)) unlinkSync(dest);
     else if (existsSync(dest)) return; // already there (two packages, or ldd, named it)
-    if (mode !== undefined && (statSync(from).mode & 0o7777) !== mode) {
+    const source = statSync(from);
+    if (mode !== undefined && (source.mode & 0o7777) !== mode) {
       copyFileSync(from, dest);
       chmodSync(dest, mode);
-      return;
+    } else {
+      try {
+        linkSync(from, dest);
+        return;
+      } catch {
+        copyFileSync(from, dest); // another file system, or not allowed to link (another user's file)
+      }
     }
-    try {
-      linkSync(from, dest);
-    } catch {
-      copyFileSync(from, dest); // another file system, or not allowed to link
-    }
+    // A copy keeps the source's times, so that the image cache's digest sees the same file.
+    utimesSync(dest, source.atime, source.mtime);
   }
 
   /** A symbolic link at `rel` in the image, unless something is there already. */
@@ -219,7 +223,7 @@ export class ImageTree {
 
 /**
  * A digest of everything mksquashfs would read from the tree: paths, modes, link targets and file
- * contents (size, mtime and inode for files over 8 MB: the node binary and big libraries, which are
+ * contents (size and mtime for files over 8 MB: the node binary and big libraries, which are
  * this host's own and change only with an upgrade), plus how it compresses. Two trees with the same
  * digest squash to the same image, so pack reuses the last one (the bundles are rebuilt by every
  * `npm run build` but their content, and so the digest, changes only with the source).
@@ -233,7 +237,7 @@ export function treeDigest(root: string): string {
       hash.update(`${path}\0${stat.mode}\0`);
       if (entry.isSymbolicLink()) hash.update(`-> ${readlinkSync(join(root, path))}\n`);
       else if (entry.isDirectory()) walk(path);
-      else if (stat.size > 8 << 20) hash.update(`${stat.size} ${stat.mtimeMs} ${stat.ino}\n`);
+      else if (stat.size > 8 << 20) hash.update(`${stat.size} ${stat.mtimeMs}\n`);
       else hash.update(readFileSync(join(root, path))).update("\n");
     }
   };
