@@ -9,6 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { onPath } from "../mesh/process";
+import { skipUnless } from "./support/skips";
 
 const ROOT = join(__dirname, "..");
 // scripts/build.mjs bundles tools/inspect/main.ts here (vitest's globalSetup runs it).
@@ -234,12 +236,7 @@ describe("inspect bundle", () => {
     expect(result.err).toContain('the tar archive ends early after member "json": the file is truncated');
   });
 
-  it("checks an x5c chain against a CA with --ca", () => {
-    const openssl = spawnSync("openssl", ["version"], { encoding: "utf8" });
-    if (openssl.status !== 0) {
-      console.warn("skipped: openssl is not installed, and node:crypto cannot issue X.509 certificates");
-      return;
-    }
+  it.skipIf(skipUnless(onPath("openssl"), "x5c chain", "needs openssl: node:crypto cannot issue X.509 certificates"))("checks an x5c chain against a CA with --ca", () => {
     const run = (...args: string[]): void => {
       const r = spawnSync("openssl", args, { cwd: dir, encoding: "utf8" });
       if (r.status !== 0) throw new Error(`openssl ${args.join(" ")}: ${r.stderr}`);
