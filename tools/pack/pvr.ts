@@ -60,18 +60,30 @@ function volumeName(path: string): string {
   return `docker-${path.replace(/\/$/, "").replace(/\//g, "-")}`;
 }
 
-/** The lxc.init.cmd words: an Entrypoint string as is; a list as `first "second" "third"`. */
+/** A Go template's truth: not empty, not zero, not false, not nil. */
+function truthy(value: Json | undefined): boolean {
+  if (Array.isArray(value)) return value.length > 0;
+  if (typeof value === "object" && value !== null) return Object.keys(value).length > 0;
+  return value !== undefined && value !== null && value !== false && value !== 0 && value !== "";
+}
+
+/** What the template writes after `lxc.init.cmd =`: the Entrypoint (a list as `first "second"`), then a list Cmd; else the Cmd; else /sbin/init. */
 function initCommand(docker: JsonObject): string {
   const quoted = (list: Json[]): string => list.map((word) => ` "${String(word)}"`).join("");
+  const words = (list: Json[]): string => `${String(list[0])}${quoted(list.slice(1))}`;
   const { Entrypoint: entrypoint, Cmd: cmd } = docker;
-  if (Array.isArray(entrypoint)) {
-    if (entrypoint.length === 0 || !entrypoint[0]) return "";
-    return ` ${String(entrypoint[0])}${quoted(entrypoint.slice(1))}${Array.isArray(cmd) ? ` ${quoted(cmd)}` : ""}`;
+  let text = "";
+  if (truthy(entrypoint)) {
+    if (Array.isArray(entrypoint)) {
+      if (truthy(entrypoint[0])) text += ` ${words(entrypoint)}`;
+      if (Array.isArray(cmd) && truthy(cmd)) text += ` ${quoted(cmd)}`;
+    } else text += ` ${String(entrypoint)}`;
+  } else if (truthy(cmd)) {
+    if (!Array.isArray(cmd)) text += ` ${String(cmd)}`;
+    else if (truthy(cmd[0])) text += ` ${words(cmd)}`;
   }
-  if (entrypoint) return ` ${String(entrypoint)}`;
-  if (Array.isArray(cmd)) return cmd.length > 0 && cmd[0] ? ` ${String(cmd[0])}${quoted(cmd.slice(1))}` : "";
-  if (cmd) return ` ${String(cmd)}`;
-  return " /sbin/init";
+  if (!truthy(cmd) && !truthy(entrypoint)) text += " /sbin/init";
+  return text;
 }
 
 /** lxc.container.conf as the lxc-docker template renders it (the double spaces are the template's). */
