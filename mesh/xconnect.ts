@@ -7,7 +7,8 @@
 //      such a revision back);
 //   2. serves it as `GET /xconnect-graph` on a pv-ctrl-like unix socket, answered in one write;
 //   3. runs each container's bundle as a child process whose "/" is a folder of its own
-//      (PV_ROOT=<workDir>/<name>/root, pre-filled with containers/<name>/rootfs/ when present);
+//      (PV_ROOT=<workDir>/<name>/root, pre-filled with containers/<name>/rootfs/ when present),
+//      or, with a ContainerSpec's `chroot`, a command inside an unpacked image (as root);
 //   4. injects each link at the consumer's target with the injector of the service's type, and
 //      rebuilds it when the consumer or provider restarts (a new pid), as pv-xconnect does;
 //   5. counts, per link, the connections accepted, the bytes each way and the last error, served as
@@ -82,6 +83,15 @@ export interface ContainerSpec {
    * They are neither checked nor in the graph nor linked, and the mesh says so once.
    */
   without?: { services: string[]; why: string };
+  /**
+   * Run the container from an unpacked image instead of its bundle (needs root): `root` is the
+   * image's root directory and becomes the container's root (links are injected below it), and
+   * `command` (the image's entrypoint, e.g. /usr/bin/pv-example-unix-server) runs inside it in a
+   * private mount namespace with /proc mounted and a clean environment (`args` and `env` are
+   * added): no PV_ROOT, the program uses the device's paths, as on Pantavisor. The mesh neither
+   * empties nor refills `root`. Give it `devices` such as /dev/null, as LXC's autodev would.
+   */
+  chroot?: { root: string; command: string[] };
 }
 
 export interface MeshConfig {
@@ -99,9 +109,9 @@ export interface MeshConfig {
 
 interface Container {
   name: string;
-  /** Its root directory on the host (PV_ROOT), and what fills it at start (containers/<name>/rootfs). */
+  /** Its root directory on the host (PV_ROOT, or the unpacked image), and what fills it at start (containers/<name>/rootfs; null for an image). */
   root: string;
-  rootfs: string;
+  rootfs: string | null;
   exports: ServiceExport[];
   required: ServiceRequirement[];
   optional: ServiceRequirement[];
@@ -155,26 +165,34 @@ export class Mesh {
       if (!existsSync(dir)) throw new Error(`no container ${spec.name}: ${dir} does not exist`);
       const program = programOf(dir, spec.name);
       const bundle = join(repoRoot, "dist", program, "main.js");
-      if (!existsSync(bundle)) throw new Error(`${spec.name}: ${bundle} is missing: run \`npm run build\` first`);
+      if (spec.chroot === undefined && !existsSync(bundle)) throw new Error(`${spec.name}: ${bundle} is missing: run \`npm run build\` first`);
       const args = existsSync(join(dir, "args.json")) ? loadArgs(join(dir, "args.json")) : { required: [], optional: [] };
       const leftOut = (requirement: ServiceRequirement): boolean => spec.without?.services.includes(requirement.name) ?? false;
       if (spec.without !== undefined) this.options.log(`${spec.name}: without ${spec.without.services.join(", ")} (${spec.without.why})`);
-      const root = join(workDir, spec.name, "root");
+      const root = spec.chroot?.root ?? join(workDir, spec.name, "root");
+      const onLine = (line: string): void => config.onLine?.(spec.name, line);
       const container: Container = {
         name: spec.name,
         root,
-        rootfs: join(dir, "rootfs"),
+        rootfs: spec.chroot === undefined ? join(dir, "rootfs") : null,
         exports: existsSync(join(dir, "services.json")) ? loadServices(join(dir, "services.json")) : [],
         required: args.required.filter((requirement) => !leftOut(requirement)),
         optional: args.optional.filter((requirement) => !leftOut(requirement)),
         devices: spec.devices ?? [],
-        process: new ChildProgram({
-          name: spec.name,
-          bundle,
-          args: spec.args,
-          env: { PV_ROOT: root, ...spec.env },
-          onLine: (line) => config.onLine?.(spec.name, line),
-        }),
+        process:
+          spec.chroot === undefined
+            ? new ChildProgram({ name: spec.name, bundle, args: spec.args, env: { PV_ROOT: root, ...spec.env }, onLine })
+            : new ChildProgram({
+                name: spec.name,
+                // unshare execs the command (no fork), so signals reach the program itself.
+                command: "unshare",
+                args: [
+                  "--mount", "--propagation", "private", `--root=${root}`, "--mount-proc",
+                  "/usr/bin/env", "-i", ...Object.entries(spec.env ?? {}).map(([key, value]) => `${key}=${value}`),
+                  ...spec.chroot.command, ...(spec.args ?? []),
+                ],
+                onLine,
+              }),
       };
       this.containers.set(spec.name, container);
     }
@@ -261,9 +279,11 @@ export class Mesh {
   async startAll(): Promise<void> {
     this.ctrlServer = await serveGraph(this.ctrlSocket, () => this.graph(), this.options.log, () => this.counters());
     for (const container of this.containers.values()) {
-      rmSync(container.root, { recursive: true, force: true });
-      mkdirSync(container.root, { recursive: true, mode: 0o755 });
-      if (existsSync(container.rootfs)) cpSync(container.rootfs, container.root, { recursive: true });
+      if (container.rootfs !== null) {
+        rmSync(container.root, { recursive: true, force: true });
+        mkdirSync(container.root, { recursive: true, mode: 0o755 });
+        if (existsSync(container.rootfs)) cpSync(container.rootfs, container.root, { recursive: true });
+      }
       for (const device of container.devices) copyDeviceNode(device, join(container.root, device));
       container.process.start();
     }
