@@ -23,7 +23,7 @@ export const VOLUMES = ["ovl:/var:permanent"];
 export const entrypointOf = (container: string): string => `/usr/bin/${container}`;
 
 /** The template arguments pack renders; any other key in args.json is refused, not silently dropped. */
-const RENDERED_ARGS = ["PV_GROUP", "PV_RESTART_POLICY", "PV_STATUS_GOAL", "PV_SERVICES_REQUIRED", "PV_SERVICES_OPTIONAL", "PV_NETWORK_POOL", "PV_NETWORK_IP", "PV_NETWORK_HOSTNAME", "PV_LXC_DISABLE_CONSOLE"];
+const RENDERED_ARGS = ["PV_GROUP", "PV_RESTART_POLICY", "PV_STATUS_GOAL", "PV_ROLES", "PV_SERVICES_REQUIRED", "PV_SERVICES_OPTIONAL", "PV_NETWORK_POOL", "PV_NETWORK_IP", "PV_NETWORK_HOSTNAME", "PV_LXC_DISABLE_CONSOLE"];
 
 export interface App {
   /** pv-example-<name>: the state's folder and the LXC container name. */
@@ -134,6 +134,9 @@ export function renderRunJson(app: App): JsonObject {
   };
   if (args.PV_RESTART_POLICY !== undefined) run.restart_policy = String(args.PV_RESTART_POLICY);
   if (args.PV_STATUS_GOAL !== undefined) run.status_goal = String(args.PV_STATUS_GOAL);
+  // Pantavisor's container roles (mgmt: may use pv-ctrl's management endpoints, as mesh-view needs),
+  // as meta-pantavisor's PVR_APP_ADD_ROLES writes them.
+  if (Array.isArray(args.PV_ROLES)) run.roles = args.PV_ROLES;
   // pv-xconnect's requirements, as given (Pantavisor's xconnect reference).
   const services: JsonObject = {};
   if (Array.isArray(args.PV_SERVICES_REQUIRED)) services.required = args.PV_SERVICES_REQUIRED;
