@@ -1,17 +1,19 @@
 // The demo: every example pair that can run on this machine, wired by the local mesh (a stand-in
 // for pv-xconnect), with each container's output streamed under its name.
 //
-// Run:  npm start -- [--profile documented|master] [--duration SECONDS] [--keep]
+// Run:  npm start -- [--profile documented|master] [--duration SECONDS] [--keep] [--view HOST:PORT]
 //       (npm start builds first; `node dist/mesh/demo.js` runs the built demo as is; --help)
 // Stop: Ctrl-C, or after --duration: every container gets SIGTERM, the mesh is torn down, exit 0.
 //
 // Every line a container prints is shown as `[<container>] <line>`, and the mesh's own as `[mesh] ...`.
+// mesh-view draws the mesh live in a browser: the demo starts it on the mesh's graph and prints its URL.
 import { parseCommandLine, positiveNumber, UsageError } from "../shared/cli";
 import { runMain } from "../shared/run";
-import { onPath } from "./process";
+import { join } from "node:path";
+import { ChildProgram, onPath } from "./process";
 import { drmUnavailable, hostDrmNodes } from "./types/drm";
 import { PROFILES, type Profile } from "./types/link";
-import { startMesh, type ContainerSpec, type GraphEntry } from "./xconnect";
+import { findRepoRoot, startMesh, type ContainerSpec, type GraphEntry } from "./xconnect";
 
 interface Pattern {
   name: string;
@@ -89,6 +91,7 @@ async function main(): Promise<number> {
       profile: { type: "string", value: "NAME", default: "documented", help: `how the mesh behaves: ${PROFILES.join(" or ")} (README.md, "Profiles")` },
       duration: { type: "string", value: "SECONDS", help: "stop by itself after this long (default: until Ctrl-C)" },
       keep: { type: "boolean", help: "keep the mesh's work directory (each container's root) afterwards" },
+      view: { type: "string", value: "HOST:PORT", default: "127.0.0.1:8470", help: "where mesh-view serves the live picture of the mesh" },
     },
     notes: ["Patterns that cannot run here (D-Bus without root, DRM without /dev/dri nodes) are left out, each with a line saying why."],
     examples: ["npm start -- --profile master --duration 20", "node dist/mesh/demo.js --keep"],
@@ -115,6 +118,21 @@ async function main(): Promise<number> {
   console.log(`\nmesh up (profile ${profile}, work dir ${mesh.workDir}); GET /xconnect-graph on ${mesh.ctrlSocket}:\n`);
   console.log(table(mesh.graph()) + "\n");
 
+  // mesh-view reads the graph (and the local mesh's counters) from the same socket pv-xconnect would.
+  const view = new ChildProgram({
+    name: "mesh-view",
+    bundle: join(findRepoRoot(), "dist", "mesh-view", "main.js"),
+    args: ["--ctrl", mesh.ctrlSocket, "--listen", values.view],
+    onLine: (line) => console.log(`[mesh-view] ${line}`),
+  });
+  view.start();
+  const url = await view.waitForOutput(/serving http:\S+/, 10_000).then(
+    (line) => /serving (http:\S+)/.exec(line)![1],
+    () => null,
+  );
+  // Said like a pattern ("<name>: running" or "skipped (why)"): README.md's expected output goes by it.
+  console.log(url === null ? "\nmesh view: skipped (mesh-view did not start: its lines above say why)\n" : `\nmesh view: running\n  open ${url} in a browser: a live picture of the mesh\n`);
+
   // Only a signal or the duration ends the demo; the teardown below runs once either way.
   await new Promise<void>((resolve) => {
     const timer = durationSeconds === Infinity ? undefined : setTimeout(resolve, durationSeconds * 1000);
@@ -128,6 +146,7 @@ async function main(): Promise<number> {
     process.stdout.on("error", stop);
   });
   console.log("\nstopping the mesh...");
+  if (view.running) await view.stop();
   await mesh.close();
   console.log(values.keep ? `done; work dir kept at ${mesh.workDir}` : "done");
   return 0;

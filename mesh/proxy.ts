@@ -19,14 +19,45 @@ export function clearTarget(path: string): void {
   rmSync(path, { force: true, recursive: true });
 }
 
+/** What listenAt counted on one injected socket (the local mesh's GET /xconnect-counters shows it per link). */
+export interface ConnectionCounters {
+  accepted: number;
+  open: number;
+  /** Bytes the consumers sent (read from their sockets) and were sent (written to them), open and closed connections. */
+  bytesFromConsumers: number;
+  bytesToConsumers: number;
+}
+
+// The counters of every socket listenAt serves, by its path: every injector that proxies a socket
+// goes through listenAt, so the mesh finds a link's counters at the link's target path.
+const countersByPath = new Map<string, () => ConnectionCounters>();
+
+/** The counters of the socket listenAt serves at `path`, or undefined when it serves none there (drm, a symlink). */
+export function countersAt(path: string): ConnectionCounters | undefined {
+  return countersByPath.get(path)?.();
+}
+
 /** Binds a listening socket at `path` as pv-xconnect injects one: a cleared target, a 0666 socket any user can reach. */
 export async function listenAt(path: string, onConnection: (consumer: Socket) => void): Promise<Injection> {
   clearTarget(path);
   const open = new Set<Socket>();
+  // Accepted so far, and the bytes of the connections that are over (open ones are read live).
+  const tally = { accepted: 0, bytesRead: 0, bytesWritten: 0 };
   const server = createServer({ allowHalfOpen: true }, (consumer) => {
     open.add(consumer);
-    consumer.on("close", () => open.delete(consumer));
+    tally.accepted++;
+    consumer.on("close", () => {
+      open.delete(consumer);
+      tally.bytesRead += consumer.bytesRead;
+      tally.bytesWritten += consumer.bytesWritten;
+    });
     onConnection(consumer);
+  });
+  const counters = (): ConnectionCounters => ({
+    accepted: tally.accepted,
+    open: open.size,
+    bytesFromConsumers: [...open].reduce((sum, consumer) => sum + consumer.bytesRead, tally.bytesRead),
+    bytesToConsumers: [...open].reduce((sum, consumer) => sum + consumer.bytesWritten, tally.bytesWritten),
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -36,8 +67,10 @@ export async function listenAt(path: string, onConnection: (consumer: Socket) =>
     });
   });
   chmodSync(path, 0o666);
+  countersByPath.set(path, counters);
   return {
     async close() {
+      if (countersByPath.get(path) === counters) countersByPath.delete(path);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const consumer of open) consumer.destroy();
       await closed;

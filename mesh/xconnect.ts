@@ -7,15 +7,20 @@
 //      such a revision back);
 //   2. serves it as `GET /xconnect-graph` on a pv-ctrl-like unix socket, answered in one write;
 //   3. runs each container's bundle as a child process whose "/" is a folder of its own
-//      (PV_ROOT=<workDir>/<name>/root, pre-filled with containers/<name>/rootfs/ when present);
+//      (PV_ROOT=<workDir>/<name>/root, pre-filled with containers/<name>/rootfs/ when present),
+//      or, with a ContainerSpec's `chroot`, a command inside an unpacked image (as root);
 //   4. injects each link at the consumer's target with the injector of the service's type, and
-//      rebuilds it when the consumer or provider restarts (a new pid), as pv-xconnect does.
+//      rebuilds it when the consumer or provider restarts (a new pid), as pv-xconnect does;
+//   5. counts, per link, the connections accepted, the bytes each way and the last error, served as
+//      `GET /xconnect-counters` on the same socket (pv-xconnect has no such endpoint: mesh-view
+//      shows them when they are there).
 import { cpSync, chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { loadArgs, loadServices, type ServiceExport, type ServiceRequirement, type ServiceType } from "../shared/manifest";
 import { ChildProgram, type Exit } from "./process";
+import { countersAt } from "./proxy";
 import type { Injection, Injector, Link, MeshOptions, Profile } from "./types/link";
 import { injectDbus } from "./types/dbus";
 import { copyDeviceNode, injectDrm } from "./types/drm";
@@ -46,6 +51,24 @@ export interface GraphEntry {
   socket: string;
 }
 
+/**
+ * One row of `GET /xconnect-counters` (the local mesh only), for each link whose injection is a
+ * socket the mesh listens on: not drm (a device node), nor wayland under documented (a symlink).
+ * Counted since the link was last (re)built.
+ */
+export interface LinkCounters {
+  consumer: string;
+  name: string;
+  target: string;
+  accepted: number;
+  open: number;
+  bytes_from_consumer: number;
+  bytes_to_consumer: number;
+  /** The last line the link's injector logged after the link was built (injectors log only failures then). */
+  last_error: string | null;
+  last_error_at: string | null;
+}
+
 export interface ContainerSpec {
   /** The folder under containers/. */
   name: string;
@@ -60,6 +83,15 @@ export interface ContainerSpec {
    * They are neither checked nor in the graph nor linked, and the mesh says so once.
    */
   without?: { services: string[]; why: string };
+  /**
+   * Run the container from an unpacked image instead of its bundle (needs root): `root` is the
+   * image's root directory and becomes the container's root (links are injected below it), and
+   * `command` (the image's entrypoint, e.g. /usr/bin/pv-example-unix-server) runs inside it in a
+   * private mount namespace with /proc mounted and a clean environment (`args` and `env` are
+   * added): no PV_ROOT, the program uses the device's paths, as on Pantavisor. The mesh neither
+   * empties nor refills `root`. Give it `devices` such as /dev/null, as LXC's autodev would.
+   */
+  chroot?: { root: string; command: string[] };
 }
 
 export interface MeshConfig {
@@ -77,9 +109,9 @@ export interface MeshConfig {
 
 interface Container {
   name: string;
-  /** Its root directory on the host (PV_ROOT), and what fills it at start (containers/<name>/rootfs). */
+  /** Its root directory on the host (PV_ROOT, or the unpacked image), and what fills it at start (containers/<name>/rootfs; null for an image). */
   root: string;
-  rootfs: string;
+  rootfs: string | null;
   exports: ServiceExport[];
   required: ServiceRequirement[];
   optional: ServiceRequirement[];
@@ -111,7 +143,8 @@ function programOf(containerDir: string, name: string): string {
 export class Mesh {
   readonly ctrlSocket: string;
   private readonly containers = new Map<string, Container>();
-  private readonly links = new Map<string, { injection: Injection; pids: string }>();
+  private readonly links = new Map<string, { injection: Injection; pids: string; link: Link }>();
+  private readonly lastErrors = new Map<string, { line: string; at: string }>();
   private ctrlServer: Server | null = null;
   private reconciling: Promise<void> = Promise.resolve();
   private readonly options: MeshOptions;
@@ -132,26 +165,34 @@ export class Mesh {
       if (!existsSync(dir)) throw new Error(`no container ${spec.name}: ${dir} does not exist`);
       const program = programOf(dir, spec.name);
       const bundle = join(repoRoot, "dist", program, "main.js");
-      if (!existsSync(bundle)) throw new Error(`${spec.name}: ${bundle} is missing: run \`npm run build\` first`);
+      if (spec.chroot === undefined && !existsSync(bundle)) throw new Error(`${spec.name}: ${bundle} is missing: run \`npm run build\` first`);
       const args = existsSync(join(dir, "args.json")) ? loadArgs(join(dir, "args.json")) : { required: [], optional: [] };
       const leftOut = (requirement: ServiceRequirement): boolean => spec.without?.services.includes(requirement.name) ?? false;
       if (spec.without !== undefined) this.options.log(`${spec.name}: without ${spec.without.services.join(", ")} (${spec.without.why})`);
-      const root = join(workDir, spec.name, "root");
+      const root = spec.chroot?.root ?? join(workDir, spec.name, "root");
+      const onLine = (line: string): void => config.onLine?.(spec.name, line);
       const container: Container = {
         name: spec.name,
         root,
-        rootfs: join(dir, "rootfs"),
+        rootfs: spec.chroot === undefined ? join(dir, "rootfs") : null,
         exports: existsSync(join(dir, "services.json")) ? loadServices(join(dir, "services.json")) : [],
         required: args.required.filter((requirement) => !leftOut(requirement)),
         optional: args.optional.filter((requirement) => !leftOut(requirement)),
         devices: spec.devices ?? [],
-        process: new ChildProgram({
-          name: spec.name,
-          bundle,
-          args: spec.args,
-          env: { PV_ROOT: root, ...spec.env },
-          onLine: (line) => config.onLine?.(spec.name, line),
-        }),
+        process:
+          spec.chroot === undefined
+            ? new ChildProgram({ name: spec.name, bundle, args: spec.args, env: { PV_ROOT: root, ...spec.env }, onLine })
+            : new ChildProgram({
+                name: spec.name,
+                // unshare execs the command (no fork), so signals reach the program itself.
+                command: "unshare",
+                args: [
+                  "--mount", "--propagation", "private", `--root=${root}`, "--mount-proc",
+                  "/usr/bin/env", "-i", ...Object.entries(spec.env ?? {}).map(([key, value]) => `${key}=${value}`),
+                  ...spec.chroot.command, ...(spec.args ?? []),
+                ],
+                onLine,
+              }),
       };
       this.containers.set(spec.name, container);
     }
@@ -236,11 +277,13 @@ export class Mesh {
 
   /** Starts the pv-ctrl socket and every container, then injects the links. */
   async startAll(): Promise<void> {
-    this.ctrlServer = await serveGraph(this.ctrlSocket, () => this.graph(), this.options.log);
+    this.ctrlServer = await serveGraph(this.ctrlSocket, () => this.graph(), this.options.log, () => this.counters());
     for (const container of this.containers.values()) {
-      rmSync(container.root, { recursive: true, force: true });
-      mkdirSync(container.root, { recursive: true, mode: 0o755 });
-      if (existsSync(container.rootfs)) cpSync(container.rootfs, container.root, { recursive: true });
+      if (container.rootfs !== null) {
+        rmSync(container.root, { recursive: true, force: true });
+        mkdirSync(container.root, { recursive: true, mode: 0o755 });
+        if (existsSync(container.rootfs)) cpSync(container.rootfs, container.root, { recursive: true });
+      }
       for (const device of container.devices) copyDeviceNode(device, join(container.root, device));
       container.process.start();
     }
@@ -267,9 +310,11 @@ export class Mesh {
         }
         if (existing) await existing.injection.close();
         this.links.delete(key);
+        this.lastErrors.delete(key);
         try {
-          const injection = await injector(this.link(entry), this.options);
-          this.links.set(key, { injection, pids });
+          const link = this.link(entry);
+          const injection = await injector(link, this.optionsFor(key, link));
+          this.links.set(key, { injection, pids, link });
           this.options.log(`linked ${entry.consumer}:${entry.target} -> ${entry.provider}:${entry.socket} (${entry.name}, ${entry.type}, role ${entry.role})`);
         } catch (error) {
           this.options.log(`cannot link ${entry.consumer}:${entry.target} -> ${entry.provider}:${entry.socket}: ${(error as Error).message}`);
@@ -277,6 +322,46 @@ export class Mesh {
       }
     });
     return this.reconciling;
+  }
+
+  /**
+   * The options an injector gets for one link: its log lines go to the mesh's log as before, and a
+   * line logged once the link is built (a connection that failed) is the link's last error, without
+   * the "consumer -> provider (name...): " the injectors put in front.
+   */
+  private optionsFor(key: string, link: Link): MeshOptions {
+    const prefix = `${link.consumer} -> ${link.provider} (`;
+    return {
+      ...this.options,
+      log: (line) => {
+        this.options.log(line);
+        if (!this.links.has(key)) return;
+        const error = line.startsWith(prefix) && line.includes("): ") ? line.slice(line.indexOf("): ") + 3) : line;
+        this.lastErrors.set(key, { line: error, at: new Date().toISOString() });
+      },
+    };
+  }
+
+  /** `GET /xconnect-counters`: what each socket-injected link has carried. */
+  counters(): LinkCounters[] {
+    const rows: LinkCounters[] = [];
+    for (const [key, { link }] of this.links) {
+      const counted = countersAt(link.targetPath);
+      if (counted === undefined) continue;
+      const error = this.lastErrors.get(key);
+      rows.push({
+        consumer: link.consumer,
+        name: link.name,
+        target: link.target,
+        accepted: counted.accepted,
+        open: counted.open,
+        bytes_from_consumer: counted.bytesFromConsumers,
+        bytes_to_consumer: counted.bytesToConsumers,
+        last_error: error?.line ?? null,
+        last_error_at: error?.at ?? null,
+      });
+    }
+    return rows;
   }
 
   private link(entry: GraphEntry): Link {
@@ -317,8 +402,9 @@ export class Mesh {
 /**
  * Serves `GET /xconnect-graph` over HTTP/1.0 on a unix socket. pv-xconnect master reads the answer
  * with one read of at most 4096 bytes, so the whole answer goes out in one write.
+ * `GET /xconnect-counters` is the local mesh's own addition (per-link counters, for mesh-view).
  */
-async function serveGraph(path: string, graph: () => GraphEntry[], log: (line: string) => void): Promise<Server> {
+async function serveGraph(path: string, graph: () => GraphEntry[], log: (line: string) => void, counters: () => LinkCounters[]): Promise<Server> {
   const server = createServer((socket: Socket) => {
     let request = "";
     socket.setEncoding("latin1");
@@ -333,6 +419,8 @@ async function serveGraph(path: string, graph: () => GraphEntry[], log: (line: s
       if (method === "GET" && target === "/xconnect-graph") {
         body = JSON.stringify(graph());
         if (body.length > 4000) log(`warning: the graph is ${body.length} bytes; pv-xconnect master reads only 4096`);
+      } else if (method === "GET" && target === "/xconnect-counters") {
+        body = JSON.stringify(counters());
       } else {
         status = "404 Not Found";
         body = JSON.stringify({ error: `no such endpoint: ${method} ${target}` });

@@ -10,7 +10,7 @@
 //   and the others are still built; the exit status is 1 if any failed.
 import { build } from "esbuild";
 import { execFileSync } from "node:child_process";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -72,8 +72,16 @@ async function bundle(entry, outfile) {
     // discovery; neither is used, both are required lazily.
     external: ["usocket", "x11", "*.node"],
     logLevel: "warning",
+    write: false,
   });
-  chmodSync(outfile, 0o755);
+  // Each file is written beside its final name and renamed over it: a program starting from dist/
+  // while a build runs (a test, a README snippet's `npm run build`) reads the old bundle or the
+  // new one, never half of one.
+  for (const file of result.outputFiles) {
+    const temporary = `${file.path}.${process.pid}.tmp`;
+    writeFileSync(temporary, file.contents, { mode: file.path === outfile ? 0o755 : 0o644 });
+    renameSync(temporary, file.path);
+  }
   return Object.keys(result.metafile.inputs);
 }
 

@@ -22,6 +22,10 @@ APT_PACKAGES=(
   libwayland-dev     # the libwayland-client binding (native/wayland)
   wayland-protocols  # xdg-shell.xml, turned into C by wayland-scanner at build time
   weston             # the compositor wayland-server launches (headless here); weston-screenshooter for the tests
+  chromium           # the mesh-view page tested in a real headless browser (puppeteer-core drives /usr/bin/chromium)
+  xkb-data           # Weston cannot start without the XKB tree: the real-KMS Wayland test copies it into its guest, npm run pack into wayland-server's image
+  fonts-dejavu-core  # text in mesh-view's screenshot, and the font Weston's desktop shell draws its panel clock with in the guest
+  squashfs-tools     # npm run pack: mksquashfs makes each image's root.squashfs, the tests unsquash it
 )
 
 missing=()

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Stages this repository into a meta-pantavisor checkout for kas, and prints the build command.
 #   scripts/stage-kas.sh /path/to/meta-pantavisor [target ...]
-# - copies the repository (bundles in dist/ included, node_modules and .git excluded) to
+# - copies the repository (bundles in dist/ included; node_modules, .git, and what `npm run pack`
+#   and the tests leave behind excluded: dist/pvrexports, pvtx.d, .work) to
 #   <meta-pantavisor>/layers/pv-examples: kas-container mounts only meta-pantavisor's checkout, so
 #   the layer and the bundles it packages must be inside it;
 # - copies the kas fragment to <meta-pantavisor>/kas/pv-examples.yaml: kas refuses a config
@@ -28,7 +29,8 @@ fi
 dest="$meta/layers/pv-examples"
 mkdir -p "$dest"
 # A plain copy (not a symlink: kas-container would not see outside the checkout), made exact.
-tar -C "$repo" --exclude=./node_modules --exclude=./.git --exclude='./native/*/build' -cf - . | (rm -rf "$dest" && mkdir -p "$dest" && tar -C "$dest" -xf -)
+tar -C "$repo" --exclude=./node_modules --exclude=./.git --exclude='./native/*/build' \
+    --exclude=./dist/pvrexports --exclude=./pvtx.d --exclude=./.work -cf - . | (rm -rf "$dest" && mkdir -p "$dest" && tar -C "$dest" -xf -)
 cp "$repo/bitbake/kas/pv-examples.yaml" "$meta/kas/pv-examples.yaml"
 echo "staged: $dest"
 echo "staged: $meta/kas/pv-examples.yaml"

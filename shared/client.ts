@@ -67,15 +67,22 @@ export interface TickLoop {
   explain(error: unknown): string | null;
 }
 
+const STOPPED: unique symbol = Symbol("stopped");
+
 /** Runs `loop.exchange()` every tick until `count` good ones, SIGTERM, or --wait without one. */
 export async function everyTick(options: TickOptions, signal: AbortSignal, loop: TickLoop): Promise<void> {
   const { intervalSeconds, count, waitSeconds } = options;
   let good = 0;
   let lastGood = Date.now();
+  const stopped = new Promise<typeof STOPPED>((resolve) => signal.addEventListener("abort", () => resolve(STOPPED), { once: true }));
   while (!signal.aborted && good < count) {
     let problem: string | null;
     try {
-      problem = await loop.exchange();
+      // A stop signal does not wait for an exchange in flight (up to its reply timeout): the
+      // process ends, and its connection with it.
+      const outcome = await Promise.race([loop.exchange(), stopped]);
+      if (outcome === STOPPED) break;
+      problem = outcome;
     } catch (error) {
       problem = loop.explain(error);
       // Not an expected condition: an errno error ends the program with one line (shared/run.ts);

@@ -11,7 +11,7 @@ export function prepareSocketPath(path: string): void {
   try {
     mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
   } catch (error) {
-    throw new FatalError(systemErrorLine(error, `cannot create ${dirname(path)}`) ?? `cannot create ${dirname(path)}: ${String(error)}`);
+    throw new FatalError(systemErrorLine(error, `cannot create or enter ${dirname(path)}`) ?? `cannot create or enter ${dirname(path)}: ${String(error)}`);
   }
   const stat = lstatOrNull(path);
   if (stat === null) return;

@@ -9,6 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { onPath } from "../mesh/process";
+import { skipUnless } from "./support/skips";
 
 const ROOT = join(__dirname, "..");
 // scripts/build.mjs bundles tools/inspect/main.ts here (vitest's globalSetup runs it).
@@ -44,10 +46,10 @@ function tarHeader(name: string, size: number, type = "0"): Buffer {
   return header;
 }
 
-function tar(members: Array<[string, Buffer]>): Buffer {
+function tar(members: Array<[string, Buffer, string?]>): Buffer {
   const parts: Buffer[] = [];
-  for (const [name, data] of members) {
-    parts.push(tarHeader(name, data.length), data, Buffer.alloc((512 - (data.length % 512)) % 512));
+  for (const [name, data, type] of members) {
+    parts.push(tarHeader(name, data.length, type), data, Buffer.alloc((512 - (data.length % 512)) % 512));
   }
   parts.push(Buffer.alloc(1024));
   return Buffer.concat(parts);
@@ -134,7 +136,28 @@ describe("inspect bundle", () => {
     expect(result.out).toContain("  entrypoint: /usr/bin/pv-example-unix-client");
     expect(result.out).toContain("  services required: raw -> /run/pv/services/raw.sock");
     expect(result.out).toContain('"services":[{"name":"echo","socket":"/run/example/echo.sock","type":"unix"}]');
+    expect(result.out).toContain("  console: yes (its output reaches logs/<rev>/pv-example-unix-client/lxc/console.log)");
     expect(result.out).toContain("OK: archive is consistent");
+  });
+
+  it("says when a container has no console (its output would reach no log)", () => {
+    const exp = containerExport("pv-example-unix-client");
+    const confKey = "pv-example-unix-client/lxc.container.conf";
+    const conf = Buffer.from("lxc.init.cmd = /usr/bin/pv-example-unix-client\nlxc.console.path = none\n");
+    exp.objects.delete(exp.state[confKey] as string);
+    exp.state[confKey] = sha256(conf);
+    exp.objects.set(sha256(conf), conf);
+    const result = inspect(write("noconsole.pvrexport.tgz", pack(exp)));
+    expect(result.out).toContain("  console: none (lxc.console.path = none: its output reaches no log)");
+  });
+
+  it("reports a directory entry for objects/, which crashes pvtx add", () => {
+    const exp = containerExport("pv-example-unix-server");
+    const members: Array<[string, Buffer, string?]> = [["json", Buffer.from(canonical(exp.state))], ["objects/", Buffer.alloc(0), "5"]];
+    for (const [sha, data] of exp.objects) members.push([`objects/${sha}`, data]);
+    const result = inspect(write("withdir.pvrexport.tgz", gzipSync(tar(members))));
+    expect(result.code).toBe(1);
+    expect(result.out).toContain('PROBLEM: unexpected member "objects/" (a directory entry, which makes pvtx add crash)');
   });
 
   it("decodes and verifies a device-config signature like the seed's", () => {
@@ -197,12 +220,23 @@ describe("inspect bundle", () => {
     expect(plain.err).toContain("not a gzip file");
   });
 
-  it("checks an x5c chain against a CA with --ca", () => {
-    const openssl = spawnSync("openssl", ["version"], { encoding: "utf8" });
-    if (openssl.status !== 0) {
-      console.warn("skipped: openssl is not installed, and node:crypto cannot issue X.509 certificates");
-      return;
+  it("says so when the gzip holds something that is not a tar (short or long)", () => {
+    for (const [name, text] of [["short.tgz", "just text\n"], ["long.tgz", "a line of text that is not a tar header\n".repeat(40)]]) {
+      const result = inspect(write(name, gzipSync(Buffer.from(text))));
+      expect(result.code, name).toBe(2);
+      expect(result.err, name).toMatch(new RegExp(`FAILED: .*${name}: the gzip stream holds no tar archive \\(.*\\): not a pvrexport\n$`));
+      expect(result.err.split("\n").filter(Boolean), name).toHaveLength(1);
     }
+  });
+
+  it("says so when the tar inside ends early", () => {
+    const whole = tar([["json", Buffer.from('{"#spec":"pantavisor-service-system@1"}')], [`objects/${"a".repeat(64)}`, Buffer.alloc(4096, 1)]]);
+    const result = inspect(write("short-tar.pvrexport.tgz", gzipSync(whole.subarray(0, 2048))));
+    expect(result.code).toBe(2);
+    expect(result.err).toContain('the tar archive ends early after member "json": the file is truncated');
+  });
+
+  it.skipIf(skipUnless(onPath("openssl"), "x5c chain", "needs openssl: node:crypto cannot issue X.509 certificates"))("checks an x5c chain against a CA with --ca", () => {
     const run = (...args: string[]): void => {
       const r = spawnSync("openssl", args, { cwd: dir, encoding: "utf8" });
       if (r.status !== 0) throw new Error(`openssl ${args.join(" ")}: ${r.stderr}`);

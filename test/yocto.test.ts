@@ -1,14 +1,19 @@
 // The Yocto layer stays in step with the repository: every container has a recipe and every recipe
-// a container, every file a recipe packages exists, the manifests validate and fit together, the
-// recipes stay parallel (one variable order), and the addon recipes say what binding.gyp says.
-// BitBake is not available here (not packaged for Debian 12), so these checks read the recipes as
-// text: simple `VAR = "value"` assignments, which is all our recipes are allowed to contain.
+// a container, every container.json (the packaging facts the class and `npm run pack` both read)
+// is valid and lists exactly the folder's manifests and rootfs files, the manifests validate and
+// fit together, the recipes stay parallel (one variable order), and the addon recipes say what
+// binding.gyp says. BitBake is not available here (not packaged for Debian 12), so these checks
+// read the recipes as text (simple `VAR = "value"` assignments, which is all our recipes are
+// allowed to contain) and run the class's own Python against a small stand-in for BitBake's
+// datastore (test/support/bbclass.py).
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { loadArgs, loadServices } from "../shared/manifest";
+import { loadFacts } from "../tools/pack/container";
+import { bitbakeVars } from "./support/bitbake";
 
 const ROOT = join(__dirname, "..");
 const CONTAINERS = join(ROOT, "containers");
@@ -16,8 +21,8 @@ const LAYER = join(ROOT, "bitbake");
 const RECIPES = join(LAYER, "recipes-containers", "pv-examples");
 const ADDON_RECIPES = join(LAYER, "recipes-support", "pv-example-addons");
 const MANIFESTS = ["args.json", "services.json", "config.json", "mdev.json", "network.json"];
-/** The one order of a container recipe: the first three always, the others when needed. */
-const RECIPE_ORDER = ["SUMMARY", "DESCRIPTION", "PV_EXAMPLE_FILES", "PV_EXAMPLE_PACKAGES", "PV_EXAMPLE_ADDONS", "PVRIMAGE_AUTO_MDEV", "PV_EXAMPLE_PVR_ARGS", "inherit"];
+/** The one order of a container recipe: SUMMARY, DESCRIPTION, inherit always; the rest is in container.json. */
+const RECIPE_ORDER = ["SUMMARY", "DESCRIPTION", "PV_EXAMPLE_PVR_ARGS", "inherit"];
 
 interface Recipe {
   file: string;
@@ -65,8 +70,7 @@ function containerRecipes(): Map<string, string> {
 }
 
 function programOf(name: string): string {
-  const file = join(CONTAINERS, name, "container.json");
-  return existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as { program: string }).program : name;
+  return loadFacts(ROOT, name).program;
 }
 
 function filesUnder(dir: string): string[] {
@@ -124,28 +128,58 @@ describe("container recipes", () => {
     expect(unknown, "variables the class does not define as knobs").toEqual([]);
     const positions = recipe.order.map((statement) => RECIPE_ORDER.indexOf(statement));
     expect(positions, `order must follow ${RECIPE_ORDER.join(", ")}`).toEqual([...positions].sort((a, b) => a - b));
-    expect(recipe.order.slice(0, 3)).toEqual(["SUMMARY", "DESCRIPTION", "PV_EXAMPLE_FILES"]);
+    expect(recipe.order.slice(0, 2)).toEqual(["SUMMARY", "DESCRIPTION"]);
     expect(recipe.order.at(-1)).toBe("inherit");
     expect(recipe.inherits).toEqual(["pv-example-node"]);
   });
 
-  it.each(nodeRecipes)("pv-example-%s ships exactly the container's manifests and rootfs files", (name) => {
-    const recipe = parseRecipe(recipes.get(name)!);
-    const listed = recipe.vars.PV_EXAMPLE_FILES.split(" ").filter(Boolean).sort();
-    for (const file of listed) expect(existsSync(join(CONTAINERS, name, file)), `containers/${name}/${file}`).toBe(true);
+  it.each(nodeRecipes)("containers/%s/container.json is valid and lists exactly the folder's manifests and rootfs files", (name) => {
+    const facts = loadFacts(ROOT, name);
     const present = [
       ...MANIFESTS.filter((f) => existsSync(join(CONTAINERS, name, f))),
       ...filesUnder(join(CONTAINERS, name, "rootfs")).map((f) => relative(join(CONTAINERS, name), f)),
     ].sort();
-    expect(listed).toEqual(present);
+    expect([...facts.files].sort()).toEqual(present);
   });
 
   it.each(nodeRecipes)("pv-example-%s packages a program that exists, with the addons its bundle loads", (name) => {
-    const program = programOf(name);
-    expect(existsSync(join(CONTAINERS, program, "main.ts")), `containers/${program}/main.ts (the program of ${name})`).toBe(true);
-    const recipe = parseRecipe(recipes.get(name)!);
-    const declared = (recipe.vars.PV_EXAMPLE_ADDONS ?? "").split(" ").filter(Boolean).sort();
-    expect(declared).toEqual(nativeLibsOf(program));
+    const facts = loadFacts(ROOT, name);
+    expect(existsSync(join(CONTAINERS, facts.program, "main.ts")), `containers/${facts.program}/main.ts (the program of ${name})`).toBe(true);
+    expect([...facts.addons].sort()).toEqual(nativeLibsOf(facts.program));
+  });
+
+  it("the class reads every container.json as pack does (its own Python, run against a stand-in datastore)", () => {
+    const vars = bitbakeVars(ROOT, nodeRecipes.map((name) => recipes.get(name)!));
+    for (const [i, name] of nodeRecipes.entries()) {
+      const facts = loadFacts(ROOT, name);
+      const got = vars[i];
+      expect(got.PN).toBe(`pv-example-${name}`);
+      expect(got.PV_EXAMPLE_MISSING, name).toBe("");
+      expect(got.PV_EXAMPLE_PROGRAM, name).toBe(facts.program);
+      expect(got.PV_EXAMPLE_FILES.split(" ").filter(Boolean), name).toEqual(facts.files);
+      expect(got.PV_EXAMPLE_PACKAGES.split(" ").filter(Boolean), name).toEqual(facts.packages.map((p) => p.yocto));
+      expect(got.PV_EXAMPLE_ADDONS.split(" ").filter(Boolean), name).toEqual(facts.addons);
+      expect(got.PVRIMAGE_AUTO_MDEV, name).toBe(facts.autoMdev ? "1" : "0");
+      expect(got.PVR_APP_ADD_GROUP, name).toBe("app");
+      const installed = got.IMAGE_INSTALL.split(" ").filter(Boolean);
+      for (const pkg of [...facts.packages.map((p) => p.yocto), ...facts.addons.map((lib) => `pv-example-addon-${lib}`), "busybox", "nodejs"]) expect(installed, name).toContain(pkg);
+      const fetched = got.SRC_URI.split(" ").filter(Boolean);
+      expect(fetched, name).toEqual([`file://dist/${facts.program}/main.js`, ...facts.files.map((f) => `file://containers/${name}/${f}`)]);
+    }
+  });
+
+  it("a broken or missing container.json fails that recipe's do_fetch with the reason, and parsing goes on", () => {
+    const root = mkdtempSync(join(tmpdir(), "pv-bbroot-"));
+    try {
+      mkdirSync(join(root, "containers", "unix-server"), { recursive: true });
+      writeFileSync(join(root, "containers", "unix-server", "container.json"), '{"program": "unix-server", "files": ');
+      const [broken, absent] = bitbakeVars(root, [recipes.get("unix-server")!, recipes.get("unix-client")!]);
+      expect(broken.PV_EXAMPLE_MISSING).toMatch(/^containers\/unix-server\/container\.json: .*; dist\/unix-server\/main\.js is missing$/);
+      expect(absent.PV_EXAMPLE_MISSING).toMatch(/^containers\/unix-client\/container\.json: \[Errno 2\] No such file or directory: .*; dist\/unix-client\/main\.js is missing$/);
+      expect(broken.SRC_URI.trim()).toBe("");
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 
   it("device-config packages containers/device-config/device.json and signs it as the seed does", () => {

@@ -1,38 +1,62 @@
 # pv-example-node: what every TypeScript example container shares, so that a recipe states only
-# what differs and two recipes diff cleanly.
+# what differs (its SUMMARY and DESCRIPTION) and two recipes diff cleanly.
 #
-# The recipe pv-example-<name> packages the repository's containers/<name>/:
-#   - the program's bundle, built on the host (`npm ci && npm run build`): dist/<program>/main.js,
-#     where <program> is containers/<name>/container.json's "program" (a variant such as
-#     dbus-client-nobody reuses another program) or else <name>. It is installed as
-#     /usr/lib/pv-examples/<program>/main.js and /usr/bin/<PN> links to it: the bundle starts with
-#     `#!/usr/bin/env node`, so that one word is the container's entrypoint.
-#   - PV_EXAMPLE_FILES, paths relative to containers/<name>/. Manifests (args.json, services.json,
-#     config.json, mdev.json, network.json) are staged as ${WORKDIR}/${PN}.<file>, where
-#     container-pvrexport reads them: args.json goes through `pvr app add --arg-json`, and
-#     services.json is copied beside run.json in the state (Pantavisor reads it only there).
-#     rootfs/<path> is copied to /<path> in the image, over what packages installed.
-#   - PV_EXAMPLE_PACKAGES: extra packages for the image (dbus, weston).
-#   - PV_EXAMPLE_ADDONS: native addons (recipe pv-example-addon-<lib>); each .node is linked beside
-#     the bundle, where the addon's loader requires it (path.join(__dirname, "<target>.node")).
-#   - PV_EXAMPLE_PVR_ARGS: extra `pvr app add` arguments (e.g. --config=Cmd=...).
+# The recipe pv-example-<name> packages the repository's containers/<name>/. What goes into it is
+# read at parse time from containers/<name>/container.json, the file `npm run pack` reads too, so
+# a recipe-built export and a packed one are made from the same facts:
+#   "program"   the bundle, built on the host (`npm ci && npm run build`): dist/<program>/main.js.
+#               It is installed as /usr/lib/pv-examples/<program>/main.js and /usr/bin/<PN> links
+#               to it: the bundle starts with `#!/usr/bin/env node`, so that one word is the
+#               container's entrypoint. (A variant such as dbus-client-nobody reuses a program.)
+#   "files"     paths relative to containers/<name>/. Manifests (args.json, services.json,
+#               config.json, mdev.json, network.json) are staged as ${WORKDIR}/${PN}.<file>, where
+#               container-pvrexport reads them: args.json goes through `pvr app add --arg-json`,
+#               and services.json is copied beside run.json in the state (Pantavisor reads it only
+#               there). rootfs/<path> is copied to /<path> in the image, over what packages installed.
+#   "packages"  extra packages for the image: each entry's "yocto" name (dbus, weston, libdrm);
+#               its "debian" names are what pack takes from a Debian host instead.
+#   "addons"    native addons (recipe pv-example-addon-<lib>); each .node is linked beside the
+#               bundle, where the addon's loader requires it (path.join(__dirname, "<target>.node")).
+#   "autoMdev"  true: container-pvrexport's catch-all mdev rule (PVRIMAGE_AUTO_MDEV = 1).
+# A recipe may still set PV_EXAMPLE_PVR_ARGS (extra `pvr app add` arguments, e.g. --config=Cmd=...).
 #
-# The manifests live once, in containers/<name>/, for the local mesh, the tests and this layer.
-#
-# A missing bundle or file does not skip the recipe (BitBake would then silently build
-# meta-pantavisor's same-named recipe) and does not break parsing of other recipes: it is left out
-# of SRC_URI and building this target fails in do_fetch, naming the command to run.
+# A missing bundle or file, or a container.json that cannot be read, does not skip the recipe
+# (BitBake would then silently build meta-pantavisor's same-named recipe) and does not break
+# parsing of other recipes: what is missing is left out of SRC_URI and building this target fails
+# in do_fetch, naming the problem and the command to run.
 
-# Defaults a recipe may set before `inherit pv-example-node`. They are set before inheriting
-# container-pvrexport, whose own weak defaults (group root, permissive mdev rule) then do not apply.
-PV_EXAMPLE_FILES ?= ""
-PV_EXAMPLE_PACKAGES ?= ""
-PV_EXAMPLE_ADDONS ?= ""
+def pv_example_facts(d):
+    """containers/<PV_EXAMPLE_NAME>/container.json, with defaults. Never raises (a parse error here
+    would break parsing of every recipe): a problem is returned in "problem" for do_fetch to report."""
+    import json, os
+    name = d.getVar("PV_EXAMPLE_NAME")
+    path = os.path.join(d.getVar("PV_EXAMPLES_ROOT"), "containers", name, "container.json")
+    facts = {"program": name, "files": [], "packages": [], "addons": [], "autoMdev": False, "problem": ""}
+    try:
+        with open(path) as f:
+            loaded = json.load(f)
+    except (OSError, ValueError) as e:
+        facts["problem"] = "containers/%s/container.json: %s" % (name, e)
+        return facts
+    lists = ("files", "addons")
+    if not isinstance(loaded, dict) or not isinstance(loaded.get("program"), str) \
+            or any(not isinstance(loaded.get(k, []), list) for k in lists + ("packages",)) \
+            or any(not isinstance(p, dict) or not isinstance(p.get("yocto"), str) for p in loaded.get("packages", [])):
+        facts["problem"] = "containers/%s/container.json: needs a \"program\" string, lists for files/addons and {\"yocto\": NAME} packages" % name
+        return facts
+    facts.update({k: loaded[k] for k in ("program",) + lists if k in loaded})
+    facts["packages"] = [p["yocto"] for p in loaded.get("packages", [])]
+    facts["autoMdev"] = loaded.get("autoMdev") is True
+    return facts
+pv_example_facts[vardepsexclude] = "PV_EXAMPLES_ROOT"
+
 PV_EXAMPLE_PVR_ARGS ?= ""
 # The mesh examples run in the `app` group (restart policy "container"), as upstream's do.
 PVR_APP_ADD_GROUP ?= "app"
-# No catch-all mdev rule: a container gets the device nodes it asks for, nothing more.
-PVRIMAGE_AUTO_MDEV ?= "0"
+# No catch-all mdev rule unless container.json asks ("autoMdev"): a container gets the device
+# nodes it asks for, nothing more. Set before inheriting container-pvrexport, whose weak defaults
+# (group root, permissive mdev rule) then do not apply.
+PVRIMAGE_AUTO_MDEV ?= "${@'1' if pv_example_facts(d)['autoMdev'] else '0'}"
 
 inherit image container-pvrexport
 
@@ -40,16 +64,19 @@ LICENSE = "MIT"
 LIC_FILES_CHKSUM = "file://${COMMON_LICENSE_DIR}/MIT;md5=0835ade698e0bcf8506ecda2f7b4f302"
 
 PV_EXAMPLE_NAME = "${@d.getVar('PN').replace('pv-example-', '', 1)}"
-# Set by the anonymous function below from container.json.
-PV_EXAMPLE_PROGRAM = "${PV_EXAMPLE_NAME}"
+PV_EXAMPLE_PROGRAM = "${@pv_example_facts(d)['program']}"
+PV_EXAMPLE_FILES = "${@' '.join(pv_example_facts(d)['files'])}"
+PV_EXAMPLE_PACKAGES = "${@' '.join(pv_example_facts(d)['packages'])}"
+PV_EXAMPLE_ADDONS = "${@' '.join(pv_example_facts(d)['addons'])}"
 # A fixed path: the addon recipes install their .node files under it too.
 PV_EXAMPLE_LIBDIR = "/usr/lib/pv-examples"
 
 # A small image: Node and a shell, nothing recommended, no image features. `inherit core-image`
-# would pull package groups and extra image types. container-pvrexport adds pvcontrol itself, and
-# appends `pvrexportit` to IMAGE_FSTYPES: clearing it here drops the machine's default types
-# (writing "pvrexportit" here would list it twice).
-IMAGE_INSTALL = "busybox nodejs ${PV_EXAMPLE_PACKAGES} ${@' '.join('pv-example-addon-' + a for a in d.getVar('PV_EXAMPLE_ADDONS').split())}"
+# would pull package groups and extra image types; base-files and base-passwd bring the mount
+# points (/proc, /sys, /dev) and /etc/passwd that `inherit image` alone leaves out.
+# container-pvrexport adds pvcontrol itself, and appends `pvrexportit` to IMAGE_FSTYPES: clearing
+# it here drops the machine's default types (writing "pvrexportit" here would list it twice).
+IMAGE_INSTALL = "base-files base-passwd busybox nodejs ${PV_EXAMPLE_PACKAGES} ${@' '.join('pv-example-addon-' + a for a in d.getVar('PV_EXAMPLE_ADDONS').split())}"
 IMAGE_FEATURES = ""
 IMAGE_LINGUAS = ""
 NO_RECOMMENDATIONS = "1"
@@ -61,42 +88,32 @@ PVR_APP_ADD_EXTRA_ARGS = "--volume ovl:/var:permanent --config=Entrypoint=/usr/b
 FILESEXTRAPATHS:prepend = "${PV_EXAMPLES_ROOT}:"
 
 python __anonymous() {
-    import json, os
+    import os
 
     root = d.getVar("PV_EXAMPLES_ROOT")
     name = d.getVar("PV_EXAMPLE_NAME")
-    folder = os.path.join(root, "containers", name)
-
     # Re-parse when these appear, change or vanish (the parse cache keys on them).
-    container_json = os.path.join(folder, "container.json")
-    bb.parse.mark_dependency(d, container_json)
-    program = name
-    missing = []
-    if os.path.exists(container_json):
-        try:
-            with open(container_json) as f:
-                program = json.load(f)["program"]
-        except (ValueError, KeyError, TypeError):
-            missing.append("containers/%s/container.json with a \"program\"" % name)
-    d.setVar("PV_EXAMPLE_PROGRAM", program)
+    bb.parse.mark_dependency(d, os.path.join(root, "containers", name, "container.json"))
+    facts = pv_example_facts(d)
+    missing = [facts["problem"]] if facts["problem"] else []
 
-    wanted = ["dist/%s/main.js" % program]
-    wanted += ["containers/%s/%s" % (name, f) for f in d.getVar("PV_EXAMPLE_FILES").split()]
+    wanted = ["dist/%s/main.js" % facts["program"]]
+    wanted += ["containers/%s/%s" % (name, f) for f in facts["files"]]
     for path in wanted:
         bb.parse.mark_dependency(d, os.path.join(root, path))
         if os.path.exists(os.path.join(root, path)):
             d.appendVar("SRC_URI", " file://%s" % path)
         else:
-            missing.append(path)
-    d.setVar("PV_EXAMPLE_MISSING", ", ".join(missing))
+            missing.append("%s is missing" % path)
+    d.setVar("PV_EXAMPLE_MISSING", "; ".join(missing))
 }
 
 python pv_example_require_inputs() {
     missing = d.getVar("PV_EXAMPLE_MISSING")
     if missing:
         root = d.getVar("PV_EXAMPLES_ROOT")
-        bb.fatal("%s: not in %s: %s\nThe bundles (dist/) are built on the host, before BitBake runs:\n    cd %s && npm ci && npm run build"
-                 % (d.getVar("PN"), root, missing, root))
+        bb.fatal("%s: %s (in %s)\nThe bundles (dist/) are built on the host, before BitBake runs:\n    cd %s && npm ci && npm run build"
+                 % (d.getVar("PN"), missing, root, root))
 }
 pv_example_require_inputs[vardepsexclude] = "PV_EXAMPLES_ROOT"
 do_fetch[prefuncs] += "pv_example_require_inputs"

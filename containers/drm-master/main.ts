@@ -133,8 +133,9 @@ export async function start(options: MasterOptions, binding: DrmBinding = drm())
     try {
       binding.setMaster(fd);
     } catch (error) {
-      const why = reason(error) === "EBUSY" ? "another process is DRM master" : "this process lacks the rights (CAP_SYS_ADMIN)";
-      throw new FatalError(`no DRM master rights on ${options.device} (${reason(error)}): ${why}`);
+      // The kernel answers EBUSY when another open file is master (a compositor such as Weston holds the card).
+      if (reason(error) === "EBUSY") throw new FatalError(`${options.device} is in use by another DRM master (set master: EBUSY): a compositor or another modeset program holds the card; stop it first`);
+      throw new FatalError(`no DRM master rights on ${options.device} (${reason(error)}): this process lacks the rights (CAP_SYS_ADMIN)`);
     }
     releases.push(["drop master", () => binding.dropMaster(fd)]);
     if (binding.getCap(fd, DRM_CAP_DUMB_BUFFER) === 0) throw new FatalError(`driver ${version.name} has no dumb buffers`);

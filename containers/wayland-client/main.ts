@@ -104,9 +104,13 @@ export async function animate(display: WaylandDisplay, options: AnimateOptions):
   const onAbort = (): void => finish(`${String(options.signal.reason)} received`);
   options.signal.addEventListener("abort", onAbort, { once: true });
 
+  // A frame callback that finds both buffers still with the compositor leaves the frame owed:
+  // the next "release" draws it, so the animation never stalls.
+  let frameOwed = false;
   const draw = (): void => {
     const buffer = shm?.buffers.find((candidate) => !candidate.busy);
-    if (buffer === undefined) return; // both still with the compositor: the next "release" draws
+    frameOwed = buffer === undefined;
+    if (buffer === undefined) return;
     drawPattern(buffer.pixels, width, height, frames);
     wl.attach(buffer.id);
     wl.damage(0, 0, width, height);
@@ -137,7 +141,7 @@ export async function animate(display: WaylandDisplay, options: AnimateOptions):
         return frames >= options.frames ? finish("frame count reached") : draw();
       case "release":
         for (const buffer of shm?.buffers ?? []) if (buffer.id === event.buffer) buffer.busy = false;
-        return;
+        return frameOwed && frames < options.frames ? draw() : undefined;
       case "close":
         return finish("window closed by the compositor");
     }

@@ -7,6 +7,9 @@
 // renders into memory instead (no DRM needed): that is how the demo and the tests run it.
 // The launcher sets XDG_RUNTIME_DIR to the socket's directory (0700, as Weston requires), starts
 // Weston with the socket name, prints its log, forwards SIGTERM and exits with Weston's status.
+// On the DRM backend Weston needs nothing but the injected card: it runs on a seat of its own
+// (DRM_SEAT), which has no virtual terminal, so Weston takes none (a container has no VT, and a
+// compositor that leaves a VT hands the screen back to the kernel console, even from another master).
 //
 // Run:  node dist/wayland-server/main.js [--socket PATH] [--backend drm|headless|NAME]
 //       [--drm-device PATH] [--wait SECONDS] [-- WESTON_OPTION...]   (PV_ROOT=DIR moves the default paths; --help)
@@ -28,6 +31,12 @@ import { WAIT_OPTION, waitForPath, waitSeconds } from "../../shared/wait";
 const SOCKET_PATH = "/run/wayland/wayland-0";
 const DRM_DEVICE = "/dev/dri/card0";
 const WESTON = "weston";
+/**
+ * Weston's seat on the DRM backend. Only seat0 has virtual terminals: on another seat Weston 10's
+ * launcher (root, no logind) takes no VT, and libinput takes no input devices (there are none in
+ * the container; --continue-without-input).
+ */
+const DRM_SEAT = "seat-pv";
 const READY_TIMEOUT_MS = 10_000;
 const KILL_AFTER_MS = 3000;
 // Weston creates its socket within ~100 ms; a stat every 10 ms costs nothing and saves up to 90 ms of start-up.
@@ -51,9 +60,19 @@ export interface Compositor {
 export function westonArgs(options: WestonOptions): string[] {
   const args = [`--backend=${options.backend}-backend.so`, `--socket=${basename(options.socket)}`, "--use-pixman", "--idle-time=0"];
   // Weston names DRM devices as udev does ("card0"); a device without keyboard or mouse is normal here.
-  if (options.backend === "drm") args.push(`--drm-device=${basename(options.drmDevice)}`, "--continue-without-input");
+  if (options.backend === "drm") args.push(`--drm-device=${basename(options.drmDevice)}`, `--seat=${DRM_SEAT}`, "--continue-without-input");
   return [...args, ...options.extraArgs];
 }
+
+/**
+ * Lines in Weston's log that name the cause of a failed start better than its last error line
+ * ("ERROR: DRM device 'card0' is not a KMS device" is what Weston 10 says when another process
+ * holds DRM master: its launcher opened the card and found it could not become master).
+ */
+const KNOWN_CAUSES: Array<{ line: RegExp; cause: (options: WestonOptions) => string }> = [
+  { line: /drm fd not master/, cause: (o) => `${o.drmDevice} is in use by another DRM master (a compositor or a modeset program such as drm-master holds the card; stop it first)` },
+  { line: /not a vt/, cause: () => "no virtual terminal: on seat0 Weston 10's DRM backend (root, no logind) needs one as its stdin or --tty" },
+];
 
 /** Starts Weston and resolves once its socket exists; rejects with Weston's own reason if it fails first. */
 export async function start(options: WestonOptions): Promise<Compositor> {
@@ -67,6 +86,7 @@ export async function start(options: WestonOptions): Promise<Compositor> {
   if (child.pid !== undefined) log(`wayland-server: started weston (pid ${child.pid})`);
   // Weston's log is the container's log; its error lines also explain a failed start.
   const problems: string[] = [];
+  const causes: string[] = [];
   const logEnded = Promise.all([child.stdout!, child.stderr!].map((stream) => new Promise((resolve) => stream.once("close", resolve))));
   for (const stream of [child.stdout!, child.stderr!]) {
     let partial = "";
@@ -75,7 +95,10 @@ export async function start(options: WestonOptions): Promise<Compositor> {
       partial = lines.pop()!;
       for (const line of lines.filter((text) => text.trim() !== "")) {
         log(`weston: ${line}`);
-        if (/error|fatal|fail|cannot|denied/i.test(line)) problems.push(line.replace(/^\[[\d:.]+\]\s*/, ""));
+        const text = line.replace(/^\[[\d:.]+\]\s*/, "");
+        if (/error|fatal|fail|cannot|denied/i.test(line)) problems.push(text);
+        const known = KNOWN_CAUSES.find((known) => known.line.test(text));
+        if (known !== undefined) causes.push(`${known.cause(options)} [weston: "${text}"]`);
       }
     });
   }
@@ -94,7 +117,7 @@ export async function start(options: WestonOptions): Promise<Compositor> {
   if (done || !existsSync(options.socket)) {
     const status = done ? await exited : await stop(child, exited);
     await Promise.race([logEnded, sleep(500)]); // its last lines may still be in the pipe
-    const why = problems.slice(-2).join("; ") || "no error line in its log";
+    const why = causes[0] ?? (problems.slice(-2).join("; ") || "no error line in its log");
     const when = done ? `exited with status ${status}` : `did not create its socket within ${READY_TIMEOUT_MS / 1000} s`;
     throw new FatalError(`weston failed to start (${when}): ${why}`, status || 1);
   }

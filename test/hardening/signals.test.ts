@@ -104,7 +104,17 @@ describe.skipIf(skipUnless(hasWeston, "wayland-server SIGTERM", "weston is not i
     const family = descendants(server.pid);
     expect(family.length).toBeGreaterThan(0); // weston, and the shell helpers it launched
     const exit = await server.stop("SIGTERM", 1000);
-    const left = family.filter((pid) => existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, "utf8").includes(") Z "));
+    // Weston's helpers (desktop shell, keyboard) end when Weston's socket closes, a moment after
+    // the launcher has seen Weston exit: wait for them, with a bound.
+    const alive = (pid: number): boolean => {
+      try {
+        return !readFileSync(`/proc/${pid}/stat`, "utf8").includes(") Z "); // a zombie has ended
+      } catch {
+        return false; // gone
+      }
+    };
+    for (const deadline = Date.now() + 2000; family.some(alive) && Date.now() < deadline; ) await new Promise((resolve) => setTimeout(resolve, 50));
+    const left = family.filter(alive);
     record({ area: "wayland-server", check: "SIGTERM while a client draws", inputs: 1, crashes: exit.code === 0 ? 0 : 1, note: `${family.length} descendants, ${left.length} left` });
     expect(exit).toEqual({ code: 0, signal: null });
     expect(left).toEqual([]);

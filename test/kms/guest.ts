@@ -1,79 +1,10 @@
 // Runs inside the qemu guest (bundled by initramfs.ts to /guest.js, started by /init). It drives
 // the DRM programs against the guest kernel's real KMS (bochs, from qemu's std VGA) and prints
-// lines the host test parses: the programs' own output prefixed with their name, and `GUEST ...`
-// result lines. The host answers `GUEST READY-FOR-SCREENDUMP` by sending "GO" on the serial line.
+// lines the host test parses (guest-lines.ts): the programs' own output prefixed with their name,
+// and `GUEST ...` result lines. The host answers `GUEST READY-FOR-SCREENDUMP` by sending "GO".
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
-import { createInterface } from "node:readline";
-
-const APP = "/repo/dist";
-const PROGRAM_TIMEOUT_MS = 30_000;
-
-function say(line: string): void {
-  process.stdout.write(`GUEST ${line}\n`);
-}
-
-interface Run {
-  lines: string[];
-  exited: Promise<{ code: number | null; signal: string | null }>;
-  waitFor(pattern: RegExp): Promise<string>;
-  kill(signal: NodeJS.Signals): void;
-}
-
-/** Starts /repo/dist/<program>/main.js, echoing its output as "<program>| line". */
-function run(program: string, args: string[]): Run {
-  const child = spawn("/usr/bin/node", [`${APP}/${program}/main.js`, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-  const lines: string[] = [];
-  const waiters = new Set<() => void>();
-  const timer = setTimeout(() => child.kill("SIGKILL"), PROGRAM_TIMEOUT_MS);
-  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
-    child.on("close", (code, signal) => {
-      clearTimeout(timer);
-      waiters.forEach((wake) => wake());
-      resolve({ code, signal });
-    }),
-  );
-  for (const stream of [child.stdout, child.stderr]) {
-    createInterface({ input: stream }).on("line", (line) => {
-      lines.push(line);
-      process.stdout.write(`${program}| ${line}\n`);
-      waiters.forEach((wake) => wake());
-    });
-  }
-  return {
-    lines,
-    exited,
-    kill: (signal) => child.kill(signal),
-    async waitFor(pattern) {
-      for (;;) {
-        const found = lines.find((line) => pattern.test(line));
-        if (found !== undefined) return found;
-        if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${program} exited without printing ${pattern}`);
-        await new Promise<void>((resolve) => waiters.add(resolve));
-      }
-    },
-  };
-}
-
-async function finished(name: string, running: Run): Promise<void> {
-  const { code, signal } = await running.exited;
-  say(`EXIT ${name} code=${code} signal=${signal}`);
-}
-
-/** Waits for the host's "GO" on the console (it took the screendump). */
-function hostSaysGo(timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const input = createInterface({ input: process.stdin });
-    const timer = setTimeout(() => done(false), timeoutMs);
-    input.on("line", (line) => line.trim() === "GO" && done(true));
-    function done(ok: boolean): void {
-      clearTimeout(timer);
-      input.close();
-      process.stdin.pause();
-      resolve(ok);
-    }
-  });
-}
+import { askHost, finished, run, say } from "./guest-lines";
 
 async function main(): Promise<void> {
   say(`DRI ${existsSync("/dev/dri") ? readdirSync("/dev/dri").join(" ") : "(none)"}`);
@@ -88,8 +19,7 @@ async function main(): Promise<void> {
   const held = run("drm-master", ["--hold", "0", "--mode", "800x600"]);
   try {
     await held.waitFor(/holding the picture/);
-    say("READY-FOR-SCREENDUMP");
-    say(`HOST-GO ${await hostSaysGo(20_000)}`);
+    say(`HOST-GO ${await askHost("READY-FOR-SCREENDUMP", "GO", 20_000)}`);
   } catch (error) {
     say(`ERROR ${error instanceof Error ? error.message : String(error)}`);
   }

@@ -1,14 +1,17 @@
 // Builds the guest's initramfs: busybox for /init, this host's node binary with the shared
 // libraries ldd names, the DRM bundles with their drm.node (and libdrm), the kernel modules for
 // qemu's std VGA (bochs) and, loaded later by the guest runner, virtio-gpu (a render node).
+// With `weston`, also this host's Weston (Debian's package: the DRM backend, the default desktop
+// shell and the helper clients it launches, their libraries, a font) and the Wayland pair.
 import { execFileSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, readlinkSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { build } from "esbuild";
 import { writeCpio, type CpioEntry } from "./cpio";
 import { modulesFor, type Kernel } from "./kernel";
 
 export const GUEST_PROGRAMS = ["drm-master", "drm-render", "drm-provider"];
+export const WAYLAND_PROGRAMS = ["wayland-server", "wayland-client"];
 const EARLY_MODULES = ["bochs"];
 const LATE_MODULES = ["virtio_pci", "virtio_gpu"];
 
@@ -26,6 +29,32 @@ export LD_LIBRARY_PATH=/lib/x86_64-linux-gnu HOME=/tmp
 /usr/bin/node /guest.js
 echo "GUEST INIT-END"
 poweroff -f
+`;
+
+/**
+ * Weston 10 as Debian installs it. The modules are loaded by absolute path (compiled in), so they
+ * keep their place; the executables' libraries go where all the others do.
+ */
+const WESTON_FILES = [
+  "/usr/bin/weston",
+  "/usr/lib/x86_64-linux-gnu/libweston-10/drm-backend.so", // what wayland-server asks for by default
+  "/usr/lib/x86_64-linux-gnu/weston/desktop-shell.so", // Weston's default shell...
+  "/usr/lib/x86_64-linux-gnu/weston-desktop-shell", // ...and the client it launches for the background and panel
+  "/usr/lib/x86_64-linux-gnu/weston-keyboard", // the input-method client Weston launches
+];
+/**
+ * Data read at run time: the panel's icons (desktop-shell loads them by path), the XKB tree (Weston
+ * cannot create its keyboard context without it, keyboard or not), one font family for the clock.
+ */
+const WESTON_DATA_DIRS = ["/usr/share/weston", "/usr/share/X11/xkb"];
+const FONT_FILES = ["/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"];
+// fontconfig's whole configuration is one directory to scan; its cache goes to a writable place.
+const FONTS_CONF = `<?xml version="1.0"?>
+<!DOCTYPE fontconfig SYSTEM "urn:fontconfig:fonts.dtd">
+<fontconfig>
+  <dir>/usr/share/fonts</dir>
+  <cachedir>/tmp/fontconfig</cachedir>
+</fontconfig>
 `;
 
 /** The shared libraries `ldd` reports for a binary (absolute paths, the loader included). */
@@ -48,14 +77,40 @@ function addPath(entries: CpioEntry[], seen: Set<string>, entry: CpioEntry): voi
   seen.add(entry.path);
 }
 
-export async function buildInitramfs(options: { kernel: Kernel; repo: string; workDir: string }): Promise<string> {
-  const { kernel, repo, workDir } = options;
+/** Why this host cannot give the guest Weston (a file the image needs is missing), or null. */
+export function westonMissing(): string | null {
+  const missing = [...WESTON_FILES, ...FONT_FILES, ...WESTON_DATA_DIRS].find((file) => !existsSync(file));
+  return missing === undefined ? null : `${missing} is missing (apt-get install weston fonts-dejavu-core)`;
+}
+
+/** Adds a directory's files and symbolic links, recursively, at the same paths. */
+function addTree(add: (entry: CpioEntry) => void, dir: string): void {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) addTree(add, path);
+    else if (entry.isSymbolicLink()) add({ path, type: "symlink", target: readlinkSync(path) });
+    else add({ path, type: "file", from: path });
+  }
+}
+
+export interface GuestImage {
+  kernel: Kernel;
+  repo: string;
+  workDir: string;
+  /** What /init runs (test/kms/<runner>, bundled to /guest.js): guest.ts by default. */
+  runner?: string;
+  /** Add Weston and the Wayland pair (for guest-wayland.ts). */
+  weston?: boolean;
+}
+
+export async function buildInitramfs(options: GuestImage): Promise<string> {
+  const { kernel, repo, workDir, weston = false } = options;
   const busybox = "/bin/busybox";
   if (!existsSync(busybox)) throw new Error("busybox-static is not installed (/bin/busybox)");
   const guestJs = join(workDir, "guest.js");
   const bundleFor = (entry: string, outfile: string) =>
     build({ entryPoints: [join(repo, "test", "kms", entry)], outfile, bundle: true, platform: "node", target: "node20", format: "cjs", logLevel: "silent" });
-  await bundleFor("guest.ts", guestJs);
+  await bundleFor(options.runner ?? "guest.ts", guestJs);
   // The mesh runner is optional: if the mesh code does not bundle, the guest says so and goes on.
   const guestMeshJs = join(workDir, "guest-mesh.js");
   const meshBundled = await bundleFor("guest-mesh.ts", guestMeshJs).then(() => true, () => false);
@@ -77,13 +132,29 @@ export async function buildInitramfs(options: { kernel: Kernel; repo: string; wo
   add({ path: "/repo/containers/drm-master/args.json", type: "file", from: join(repo, "containers", "drm-master", "args.json") });
   add({ path: "/usr/bin/node", type: "file", from: process.execPath, mode: 0o755 });
   const libraries = new Set(sharedLibraries(process.execPath));
-  for (const program of GUEST_PROGRAMS) {
-    for (const file of ["main.js", "drm.node"]) {
-      const from = join(repo, "dist", program, file);
-      if (!existsSync(from)) throw new Error(`${from} is missing: run node scripts/build.mjs ${GUEST_PROGRAMS.join(" ")}`);
-      add({ path: `/repo/dist/${program}/${file}`, type: "file", from });
+  const programs = weston ? [...GUEST_PROGRAMS, ...WAYLAND_PROGRAMS] : GUEST_PROGRAMS;
+  for (const program of programs) {
+    const dir = join(repo, "dist", program);
+    if (!existsSync(join(dir, "main.js"))) throw new Error(`${dir}/main.js is missing: run node scripts/build.mjs ${programs.join(" ")}`);
+    // The bundle and the native addon beside it (drm.node, wayland.node), with the addon's libraries.
+    for (const file of readdirSync(dir).filter((name) => name === "main.js" || name.endsWith(".node"))) {
+      add({ path: `/repo/dist/${program}/${file}`, type: "file", from: join(dir, file) });
+      if (file.endsWith(".node")) sharedLibraries(join(dir, file)).forEach((lib) => libraries.add(lib));
     }
-    sharedLibraries(join(repo, "dist", program, "drm.node")).forEach((lib) => libraries.add(lib));
+  }
+  if (weston) {
+    for (const [container, manifest] of [["wayland-server", "services.json"], ["wayland-server", "args.json"], ["wayland-client", "args.json"]]) {
+      add({ path: `/repo/containers/${container}/${manifest}`, type: "file", from: join(repo, "containers", container, manifest) });
+    }
+    for (const file of [...WESTON_FILES, ...FONT_FILES]) {
+      if (!existsSync(file)) throw new Error(`${file} is missing (apt-get install weston fonts-dejavu-core)`);
+      add({ path: file, type: "file", from: file });
+      if (!file.endsWith(".ttf")) sharedLibraries(file).forEach((lib) => libraries.add(lib));
+    }
+    for (const dir of WESTON_DATA_DIRS) addTree(add, dir);
+    add({ path: "/etc/fonts/fonts.conf", type: "text", text: FONTS_CONF });
+    // The runner reads the CRTC with drm-master's binding, loaded from beside the bundle.
+    add({ path: "/drm.node", type: "file", from: join(repo, "dist", "drm-master", "drm.node") });
   }
   // ldd prints the paths the libraries were found at; the guest has no ld.so.cache, so put them
   // where the loader looks by default (LD_LIBRARY_PATH covers the multiarch directory).

@@ -13,12 +13,16 @@ export interface QemuOptions {
   initramfs: string;
   workDir: string;
   memoryMb?: number;
+  /** Virtual CPUs (default 1); under TCG each is a host thread. */
+  cpus?: number;
   /** "tcg" (default: plain emulation, works everywhere) or "kvm" (faster, where nested KVM works). */
   accel?: "tcg" | "kvm";
 }
 
 export class Qemu {
   readonly lines: string[] = [];
+  /** When each line arrived (Date.now() on the host), index for index with `lines`. */
+  readonly arrivals: number[] = [];
   readonly monitorPath: string;
   private child: ChildProcess | null = null;
   private partial = "";
@@ -32,7 +36,7 @@ export class Qemu {
   start(): void {
     const args = [
       "-nodefaults", "-no-user-config", "-no-reboot",
-      "-accel", this.options.accel ?? "tcg", "-cpu", this.options.accel === "kvm" ? "host" : "max", "-smp", "1", "-m", String(this.options.memoryMb ?? 1024),
+      "-accel", this.options.accel ?? "tcg", "-cpu", this.options.accel === "kvm" ? "host" : "max", "-smp", String(this.options.cpus ?? 1), "-m", String(this.options.memoryMb ?? 1024),
       "-device", "VGA,id=vga", // what `-vga std` creates, with an id for `screendump FILE vga`
       "-device", "virtio-gpu-pci,id=vgpu",
       "-display", "none",
@@ -48,17 +52,18 @@ export class Qemu {
       const parts = (this.partial + chunk.toString("utf8").replace(/\r/g, "")).split("\n");
       this.partial = parts.pop()!;
       this.lines.push(...parts);
+      this.arrivals.push(...parts.map(() => Date.now()));
       this.wake();
     };
     child.stdout!.on("data", take);
-    child.stderr!.on("data", (chunk: Buffer) => this.lines.push(...chunk.toString().trim().split("\n").map((l) => `qemu: ${l}`)));
+    child.stderr!.on("data", (chunk: Buffer) => this.push(...chunk.toString().trim().split("\n").map((l) => `qemu: ${l}`)));
     child.on("close", () => {
       this.exitedFlag = true;
-      if (this.partial) this.lines.push(this.partial);
+      if (this.partial) this.push(this.partial);
       this.wake();
     });
     child.on("error", (error) => {
-      this.lines.push(`qemu: cannot start: ${error.message}`);
+      this.push(`qemu: cannot start: ${error.message}`);
       this.exitedFlag = true;
       this.wake();
     });
@@ -66,10 +71,15 @@ export class Qemu {
 
   /** The first serial line matching `pattern`; rejects (with the console so far) on timeout or exit. */
   async waitFor(pattern: RegExp, timeoutMs: number): Promise<string> {
+    return (await this.next(pattern, timeoutMs)).line;
+  }
+
+  /** The first line matching `pattern` from line `from` on, with its index and arrival time; rejects like waitFor. */
+  async next(pattern: RegExp, timeoutMs: number, from = 0): Promise<{ line: string; index: number; at: number }> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const found = this.lines.find((line) => pattern.test(line));
-      if (found !== undefined) return found;
+      const index = this.lines.findIndex((line, i) => i >= from && pattern.test(line));
+      if (index >= 0) return { line: this.lines[index], index, at: this.arrivals[index] };
       if (this.exitedFlag || Date.now() >= deadline) {
         throw new Error(`guest: no line matching ${pattern} (${this.exitedFlag ? "qemu exited" : `${timeoutMs} ms`}); console:\n${this.lines.join("\n")}`);
       }
@@ -124,6 +134,11 @@ export class Qemu {
 
   kill(): void {
     if (this.child !== null && !this.exitedFlag) this.child.kill("SIGKILL");
+  }
+
+  private push(...lines: string[]): void {
+    this.lines.push(...lines);
+    this.arrivals.push(...lines.map(() => Date.now()));
   }
 
   private wake(): void {

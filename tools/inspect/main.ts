@@ -5,7 +5,8 @@
 //   - every other member is objects/<sha256> and its content hashes to that name;
 //   - every sha256 the state names has its object;
 // then prints each container's run.json essentials (group, entrypoint, services required), its
-// services.json, and each _sigs/*.json protected header (alg, key, include/exclude).
+// services.json, whether it has a console (its output reaches console.log only then), and each
+// _sigs/*.json protected header (alg, key, include/exclude).
 //
 // Run:  node dist/inspect/main.js FILE.pvrexport.tgz [--verify] [--ca CA.pem]
 //       --verify checks each signature with the key in its header (x5c, else jwk);
@@ -34,6 +35,8 @@ function report(file: string, archive: Pvrexport): string[] {
     const required = container.required.map((r) => `${r.name} -> ${r.target ?? "(no target)"}`);
     lines.push(`  services required: ${required.length > 0 ? required.join(", ") : "(none)"}`);
     lines.push(`  services.json: ${show(container.services)}`);
+    const console_ = container.console === null ? "(no lxc.container.conf)" : container.console ? `yes (its output reaches logs/<rev>/${container.name}/lxc/console.log)` : "none (lxc.console.path = none: its output reaches no log)";
+    lines.push(`  console: ${console_}`);
   }
   for (const sig of archive.signatures) {
     lines.push(`signature ${sig.key}`);
@@ -63,7 +66,7 @@ async function main(): Promise<number> {
   let archive: Pvrexport;
   let caPem: string | undefined;
   try {
-    archive = readPvrexport(readFileSync(file), file);
+    archive = await readPvrexport(readFileSync(file), file);
     if (values.ca !== undefined) caPem = readFileSync(values.ca, "utf8");
   } catch (error) {
     if (error instanceof PvrexportError) throw new FatalError(error.message, 2);
@@ -76,7 +79,7 @@ async function main(): Promise<number> {
   if (verify) {
     if (archive.signatures.length === 0) problems.push("--verify given but the archive has no signature");
     for (const sig of archive.signatures) {
-      const result = verifySignature(archive.state, sig.key, caPem);
+      const result = await verifySignature(archive.state, sig.key, caPem);
       console.log(`verify ${result.ok ? "OK" : "FAILED"}: ${result.detail}`);
       if (!result.ok) problems.push(result.detail);
     }

@@ -6,14 +6,19 @@
 // their protected header selects (pvs.include / pvs.exclude globs), serialized as canonical JSON.
 //
 // The library never prints: it returns what it found (and `problems`, one sentence each) so the
-// CLI decides how to show it and the tests assert on it.
-import { createHash, createPublicKey, verify as cryptoVerify, X509Certificate, type KeyObject } from "node:crypto";
+// CLI decides how to show it and the tests assert on it. `npm run pack` (tools/pack) writes its
+// exports with the same canonical JSON and signed-entry selection.
+//
+// Libraries: tar-stream reads the tar, jose checks the JWS; the x5c chain is checked with
+// node:crypto's X509Certificate (jose does not validate certificate chains).
+import { createHash, createPublicKey, X509Certificate, type KeyObject } from "node:crypto";
 import { gunzipSync } from "node:zlib";
+import { errors as joseErrors, flattenedVerify } from "jose";
+import * as tarStream from "tar-stream";
 
 export const STATE_SPEC = "pantavisor-service-system@1";
 export const SIGNATURE_SPEC = "pvs@2";
 const OBJECT_NAME = /^objects\/([0-9a-f]{64})$/;
-const BLOCK = 512;
 
 /** Thrown when the file is not a pvrexport at all (not gzip, truncated, not a tar, no state). */
 export class PvrexportError extends Error {
@@ -25,7 +30,7 @@ export class PvrexportError extends Error {
 
 export interface TarMember {
   name: string;
-  /** "file", "directory", or the raw type flag for anything else. */
+  /** tar-stream's type: "file", "directory", "symlink", ... */
   type: string;
   data: Buffer;
 }
@@ -40,6 +45,12 @@ export interface ContainerSummary {
   required: JsonObject[];
   /** The container's services.json as stored in the state, or null when it exports nothing. */
   services: Json | null;
+  /**
+   * Whether the container has a console: Pantavisor writes what it prints to
+   * logs/<rev>/<name>/lxc/console.log only then (lxc.console.path = none turns it off).
+   * null when lxc.container.conf is not in the archive.
+   */
+  console: boolean | null;
 }
 
 export interface SignatureSummary {
@@ -81,54 +92,25 @@ function gunzip(archive: Buffer, file: string): Buffer {
   }
 }
 
-function field(header: Buffer, offset: number, length: number): string {
-  const raw = header.subarray(offset, offset + length);
-  const end = raw.indexOf(0);
-  return raw.subarray(0, end === -1 ? length : end).toString("utf8");
-}
-
-function octal(header: Buffer, offset: number, length: number, what: string, file: string): number {
-  const text = field(header, offset, length).trim();
-  if (!/^[0-7]*$/.test(text)) throw new PvrexportError(`${file}: tar header has a bad ${what} field "${text}"`);
-  return text === "" ? 0 : parseInt(text, 8);
-}
-
-/** Parses an uncompressed tar (ustar, with PAX and GNU long-name records as Go's archive/tar writes them). */
-export function readTar(tar: Buffer, file: string): TarMember[] {
+/**
+ * The members of an uncompressed tar (tar-stream reads ustar, PAX and GNU long names, as Go's
+ * archive/tar writes them). A stream that fails before its first member is not a tar at all.
+ */
+export async function readTar(tar: Buffer, file: string): Promise<TarMember[]> {
   const members: TarMember[] = [];
-  let offset = 0;
-  let longName: string | null = null;
-  while (true) {
-    if (offset + BLOCK > tar.length) throw new PvrexportError(`${file}: tar archive ends inside a header: the file is truncated`);
-    const header = tar.subarray(offset, offset + BLOCK);
-    if (header.every((byte) => byte === 0)) break; // end-of-archive marker
-    const stored = octal(header, 148, 8, "checksum", file);
-    let sum = 0;
-    for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : header[i];
-    if (sum !== stored) throw new PvrexportError(`${file}: tar header checksum mismatch at byte ${offset}: not a tar archive`);
-    const size = octal(header, 124, 12, "size", file);
-    const flag = String.fromCharCode(header[156] || 0x30);
-    const dataStart = offset + BLOCK;
-    if (dataStart + size > tar.length) throw new PvrexportError(`${file}: tar member data runs past the end: the file is truncated`);
-    const data = tar.subarray(dataStart, dataStart + size);
-    offset = dataStart + Math.ceil(size / BLOCK) * BLOCK;
-
-    if (flag === "L") {
-      longName = data.toString("utf8").replace(/\0+$/, "");
-      continue;
+  const extract = tarStream.extract();
+  extract.end(tar);
+  try {
+    for await (const entry of extract) {
+      const chunks: Buffer[] = [];
+      for await (const chunk of entry) chunks.push(chunk);
+      members.push({ name: entry.header.name, type: entry.header.type ?? "file", data: Buffer.concat(chunks) });
     }
-    if (flag === "x") {
-      const path = /(?:^|\n)\d+ path=([^\n]*)\n/.exec(data.toString("utf8"));
-      if (path) longName = path[1];
-      continue;
-    }
-    if (flag === "g") continue;
-    const prefix = field(header, 345, 155);
-    const short = field(header, 0, 100);
-    const name = longName ?? (prefix ? `${prefix}/${short}` : short);
-    longName = null;
-    const type = flag === "0" || flag === "\0" ? "file" : flag === "5" ? "directory" : `type ${flag}`;
-    members.push({ name, type, data });
+  } catch (error) {
+    const why = (error as Error).message;
+    if (members.length === 0) throw new PvrexportError(`${file}: the gzip stream holds no tar archive (${why.replace(/\. Maybe.*$/, "")}): not a pvrexport`);
+    const ended = /unexpected end/i.test(why);
+    throw new PvrexportError(`${file}: the tar archive ${ended ? "ends early" : `is damaged (${why})`} after member "${members.at(-1)!.name}"${ended ? ": the file is truncated" : ""}`);
   }
   return members;
 }
@@ -231,8 +213,6 @@ export function describeSignature(key: string, signature: Json): SignatureSummar
   };
 }
 
-const HASHES: Record<string, string> = { "256": "sha256", "384": "sha384", "512": "sha512" };
-
 export interface VerifyResult {
   ok: boolean;
   /** What was checked, or why it failed. */
@@ -241,12 +221,20 @@ export interface VerifyResult {
   covered: string[];
 }
 
+/** The state entries `_sigs/<name>.json` covers, with pvr's defaults when its header omits them (libpvr JwsSign). */
+export function signedEntries(state: JsonObject, key: string, pvs: Json | undefined): JsonObject {
+  const match = isObject(pvs) ? pvs : {};
+  const include = Array.isArray(match.include) ? strings(match.include) : ["*"];
+  const exclude = Array.isArray(match.exclude) ? strings(match.exclude) : ["**/src.json", key];
+  return selectSigned(state, include, exclude);
+}
+
 /**
  * Verifies one signature against the state with the key its header carries (x5c's first
  * certificate, else the embedded jwk). With `caPem`, the x5c chain must also lead to one of
  * those certificates; without it, the result says the signer is untrusted-but-consistent.
  */
-export function verifySignature(state: JsonObject, key: string, caPem?: string): VerifyResult {
+export async function verifySignature(state: JsonObject, key: string, caPem?: string): Promise<VerifyResult> {
   const signature = state[key];
   if (!isObject(signature) || signature["#spec"] !== SIGNATURE_SPEC) {
     return { ok: false, detail: `${key}: #spec is not "${SIGNATURE_SPEC}"`, covered: [] };
@@ -255,22 +243,15 @@ export function verifySignature(state: JsonObject, key: string, caPem?: string):
     return { ok: false, detail: `${key}: "protected" or "signature" missing`, covered: [] };
   }
   const header = base64urlJson(signature.protected, key);
-  const summary = describeSignature(key, signature);
-  const alg = summary.alg ?? "";
-  const match = /^(RS|PS|ES)(256|384|512)$/.exec(alg);
-  if (!match) return { ok: false, detail: `${key}: unsupported alg "${alg}"`, covered: [] };
+  const alg = typeof header.alg === "string" ? header.alg : "";
+  if (!/^(RS|PS|ES)(256|384|512)$/.test(alg)) return { ok: false, detail: `${key}: unsupported alg "${alg}"`, covered: [] };
 
-  // pvr's defaults when the header omits them (libpvr JwsSign).
-  const include = summary.include.length > 0 ? summary.include : ["*"];
-  const exclude = isObject(header.pvs) && Array.isArray(header.pvs.exclude) ? summary.exclude : ["**/src.json", key];
-  const selected = selectSigned(state, include, exclude);
-  const payload = Buffer.from(canonicalJson(selected)).toString("base64url");
-
+  const selected = signedEntries(state, key, header.pvs);
+  const covered = Object.keys(selected).sort();
   let publicKey: KeyObject;
-  const x5c = strings(header.x5c);
   const chain: X509Certificate[] = [];
   try {
-    for (const der of x5c) chain.push(new X509Certificate(Buffer.from(der, "base64")));
+    for (const der of strings(header.x5c)) chain.push(new X509Certificate(Buffer.from(der, "base64")));
     if (chain.length > 0) publicKey = chain[0].publicKey;
     else if (isObject(header.jwk)) publicKey = createPublicKey({ key: header.jwk as Record<string, string>, format: "jwk" });
     else return { ok: false, detail: `${key}: the header carries no key (neither x5c nor jwk)`, covered: [] };
@@ -278,23 +259,16 @@ export function verifySignature(state: JsonObject, key: string, caPem?: string):
     return { ok: false, detail: `${key}: cannot read the header's key (${(error as Error).message})`, covered: [] };
   }
 
-  const [, family, bits] = match;
-  const input = Buffer.from(`${signature.protected}.${payload}`);
-  const sig = Buffer.from(signature.signature, "base64url");
-  const options =
-    family === "ES"
-      ? { key: publicKey, dsaEncoding: "ieee-p1363" as const }
-      : family === "PS"
-        ? { key: publicKey, padding: 6 /* RSA_PKCS1_PSS_PADDING */, saltLength: Number(bits) / 8 }
-        : { key: publicKey };
-  let valid = false;
+  // The payload is detached: it is the canonical JSON of the covered entries, rebuilt here.
+  const payload = Buffer.from(canonicalJson(selected)).toString("base64url");
   try {
-    valid = cryptoVerify(HASHES[bits], input, options, sig);
+    await flattenedVerify({ protected: signature.protected, payload, signature: signature.signature }, publicKey, { algorithms: [alg] });
   } catch (error) {
+    if (error instanceof joseErrors.JWSSignatureVerificationFailed) {
+      return { ok: false, detail: `${key}: signature does not match the signed entries (${covered.join(", ") || "none"})`, covered };
+    }
     return { ok: false, detail: `${key}: verification error (${(error as Error).message})`, covered: [] };
   }
-  const covered = Object.keys(selected).sort();
-  if (!valid) return { ok: false, detail: `${key}: signature does not match the signed entries (${covered.join(", ") || "none"})`, covered };
   if (caPem === undefined) {
     return { ok: true, detail: `${key}: valid ${alg} signature over ${covered.length} entries (signer not checked against a CA)`, covered };
   }
@@ -316,7 +290,14 @@ function chainLeadsTo(chain: X509Certificate[], caPem: string): true | string {
   return ok ? true : "the x5c chain does not lead to a certificate in the CA file";
 }
 
-function summarizeContainer(state: JsonObject, name: string): ContainerSummary {
+/** lxc.console.path = none (the last setting wins, as in LXC) silences the container's console.log. */
+function hasConsole(conf: Buffer | undefined): boolean | null {
+  if (conf === undefined) return null;
+  const settings = [...conf.toString("utf8").matchAll(/^\s*lxc\.console\.path\s*=\s*(\S*)\s*$/gm)];
+  return settings.length === 0 || settings.at(-1)![1] !== "none";
+}
+
+function summarizeContainer(state: JsonObject, objects: Map<string, Buffer>, name: string): ContainerSummary {
   const run = state[`${name}/run.json`] as JsonObject;
   const src = isObject(state[`${name}/src.json`]) ? (state[`${name}/src.json`] as JsonObject) : {};
   const services = isObject(run.services) ? run.services : {};
@@ -327,6 +308,7 @@ function summarizeContainer(state: JsonObject, name: string): ContainerSummary {
     entrypoint: entrypointOf(src),
     required,
     services: state[`${name}/services.json`] ?? null,
+    console: hasConsole(objects.get(String(state[`${name}/lxc.container.conf`]))),
   };
 }
 
@@ -343,8 +325,8 @@ function entrypointOf(src: JsonObject): string | null {
 }
 
 /** Reads a .pvrexport.tgz. Throws PvrexportError when it is not one; lists inconsistencies in `problems`. */
-export function readPvrexport(archive: Buffer, file: string): Pvrexport {
-  const members = readTar(gunzip(archive, file), file);
+export async function readPvrexport(archive: Buffer, file: string): Promise<Pvrexport> {
+  const members = await readTar(gunzip(archive, file), file);
   if (members.length === 0) throw new PvrexportError(`${file}: empty tar archive`);
   const [first, ...rest] = members;
   if (first.name !== "json" || first.type !== "file") {
@@ -366,7 +348,9 @@ export function readPvrexport(archive: Buffer, file: string): Pvrexport {
   for (const member of rest) {
     const match = OBJECT_NAME.exec(member.name);
     if (!match || member.type !== "file") {
-      problems.push(`unexpected member "${member.name}" (${member.type}): only objects/<sha256> may follow json`);
+      // Measured on appengine: a directory entry (objects/) makes `pvtx add` crash.
+      const why = member.type === "directory" ? "a directory entry, which makes pvtx add crash" : member.type;
+      problems.push(`unexpected member "${member.name}" (${why}): only objects/<sha256> files may follow json`);
       continue;
     }
     const actual = createHash("sha256").update(member.data).digest("hex");
@@ -394,7 +378,7 @@ export function readPvrexport(archive: Buffer, file: string): Pvrexport {
 
   const containers = Object.keys(state)
     .filter((key) => key.endsWith("/run.json") && key.split("/").length === 2 && isObject(state[key]))
-    .map((key) => summarizeContainer(state, key.slice(0, -"/run.json".length)))
+    .map((key) => summarizeContainer(state, objects, key.slice(0, -"/run.json".length)))
     .sort((a, b) => a.name.localeCompare(b.name));
 
   const signatures: SignatureSummary[] = [];

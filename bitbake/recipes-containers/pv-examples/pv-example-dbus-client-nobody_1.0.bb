@@ -1,7 +1,4 @@
 SUMMARY = "pv-xconnect example in TypeScript: D-Bus consumer with the nobody role"
 DESCRIPTION = "The dbus-client program with role `nobody`: the seed's policy lets any user call GetInfo, so it gets replies as documented; pv-xconnect master rejects it at authentication."
 
-PV_EXAMPLE_FILES = "args.json \
-                    rootfs/etc/pv-role"
-
 inherit pv-example-node

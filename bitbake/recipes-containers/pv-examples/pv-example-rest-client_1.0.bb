@@ -1,6 +1,4 @@
 SUMMARY = "pv-xconnect example in TypeScript: REST-over-UDS consumer"
 DESCRIPTION = "Requires service `api` at /run/pv/services/api.sock and prints the identity the provider saw."
 
-PV_EXAMPLE_FILES = "args.json"
-
 inherit pv-example-node

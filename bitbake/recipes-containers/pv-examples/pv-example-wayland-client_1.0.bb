@@ -1,7 +1,4 @@
 SUMMARY = "pv-xconnect example in TypeScript: Wayland client consumer"
 DESCRIPTION = "Requires `wayland-0` at /run/wayland/wayland-0 and shows a window through the wayland addon (xdg-shell)."
 
-PV_EXAMPLE_FILES = "args.json"
-PV_EXAMPLE_ADDONS = "wayland"
-
 inherit pv-example-node

@@ -1,8 +1,4 @@
 SUMMARY = "pv-xconnect example in TypeScript: Wayland compositor provider"
 DESCRIPTION = "Runs weston on the injected /dev/dri/card0 and exports its socket as `wayland-0` (type wayland)."
 
-PV_EXAMPLE_FILES = "services.json \
-                    args.json"
-PV_EXAMPLE_PACKAGES = "weston"
-
 inherit pv-example-node
