@@ -25,6 +25,7 @@ import { notMeasured, resolve, type Figure } from "./lib/figures";
 import { stopOnSignal } from "./lib/processes";
 import { machine, markdownTable, textTable, type Report } from "./lib/report";
 import { dbusRow } from "./rows/dbus";
+import { dbusMeshRow } from "./rows/dbus-mesh";
 import { echoRow } from "./rows/echo";
 import { meshRow } from "./rows/mesh";
 import { restRow } from "./rows/rest";
@@ -32,7 +33,7 @@ import { sizeRow } from "./rows/size";
 import { spawnRow } from "./rows/spawn";
 import { waylandRow } from "./rows/wayland";
 
-const ROWS: Row[] = [restRow, echoRow, dbusRow, spawnRow, meshRow, waylandRow, sizeRow];
+const ROWS: Row[] = [restRow, echoRow, dbusRow, dbusMeshRow, spawnRow, meshRow, waylandRow, sizeRow];
 const RESULTS_DIR = "results/bench";
 
 /** --worker KIND --options JSON: be a load generator and print one JSON line (see load.ts). */

@@ -11,7 +11,7 @@ import type { Report } from "../bench/lib/report";
 import { bundle, tempDir } from "./support/bundles";
 import { onPath } from "../mesh/process";
 
-const ROWS = ["REST GET /info", "unix echo", "D-Bus GetInfo", "spawn to ready", "mesh stand-in overhead", "Wayland", "bundle size"];
+const ROWS = ["REST GET /info", "unix echo", "D-Bus GetInfo", "D-Bus GetInfo through the documented mesh", "spawn to ready", "mesh stand-in overhead", "Wayland", "bundle size"];
 const RUN_TIMEOUT_MS = 90_000;
 
 /** Rows whose system tools are missing here: those may say "not measured", and the test says why. */
@@ -21,6 +21,7 @@ function unavailableRows(): Map<string, string> {
   if (!onPath("/usr/bin/python3")) rows.set("REST GET /info", "no /usr/bin/python3");
   if (!onPath("socat") || !onPath("cc")) rows.set("unix echo", "socat or cc missing (apt-get install socat gcc)");
   if (!onPath("dbus-daemon") || !python("dbus") || !python("gi")) rows.set("D-Bus GetInfo", "dbus-daemon, python3-dbus or python3-gi missing");
+  if (!onPath("dbus-daemon") || process.getuid?.() !== 0) rows.set("D-Bus GetInfo through the documented mesh", "needs dbus-daemon and root (the seed's policy, the role's uid)");
   if (!onPath("weston") || !onPath("weston-simple-shm")) rows.set("Wayland", "weston missing (apt-get install weston)");
   return rows;
 }

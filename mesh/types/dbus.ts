@@ -9,17 +9,22 @@
 //     else 65534) really is the peer: a helper process running as that uid connects to the
 //     provider's socket and hands the connected socket back over its IPC channel. Every EXTERNAL
 //     claim of the consumer (AUTH and DATA lines, up to BEGIN) is replaced by that uid, so an honest
-//     client is accepted and no client can claim another uid. Then a byte splice.
+//     client is accepted and no client can claim another uid. Then every message is filtered
+//     (./dbus-filter.ts, ./dbus-policy.ts): the consumer may use the bus name its requirement
+//     declares as `interface`, and the bus driver, and nothing else.
 //   master: as pv-xconnect master measured (README.md, "Profiles"): the mesh connects itself
 //     (uid 0 on a device), rewrites the first `AUTH EXTERNAL <hex>` line only, then splices. So only
 //     role root authenticates for one-step clients, a multi-step client (AUTH EXTERNAL, then DATA)
-//     becomes uid 0, and a client rejected once can send `AUTH EXTERNAL 30` and become root.
+//     becomes uid 0, a client rejected once can send `AUTH EXTERNAL 30` and become root, and
+//     nothing is filtered.
 // The injected socket is the same as for every type (listenAt: 0755 parents, a 0666 socket).
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Socket } from "node:net";
 import { connectProvider, listenAt, splice } from "../proxy";
+import { authenticate, relayFiltered } from "./dbus-filter";
+import { BUS_DRIVER, ConsumerPolicy, isBusName } from "./dbus-policy";
 import type { Injector, Link, MeshOptions } from "./link";
 
 const NOBODY = 65534;
@@ -92,11 +97,11 @@ function connected(socket: Socket): Promise<Socket> {
 }
 
 /**
- * Relays the SASL exchange line by line: each consumer line goes to the provider through
- * `rewrite`, the daemon's answers go back unchanged. Resolves after the line for which `last`
- * is true, with the consumer paused and whatever followed that line put back, ready to splice.
+ * master: relays the consumer's SASL lines, the first `AUTH EXTERNAL <hex>` with the role's uid,
+ * and the daemon's answers, until that first AUTH line; then the sockets are spliced as they are.
+ * Resolves with the consumer paused and whatever followed that line put back.
  */
-function relaySasl(consumer: Socket, provider: Socket, rewrite: (line: string) => string, last: (line: string) => boolean): Promise<boolean> {
+function relayFirstAuth(consumer: Socket, provider: Socket, id: string): Promise<boolean> {
   return new Promise((resolve) => {
     let pending = Buffer.alloc(0);
     let done = false;
@@ -119,8 +124,8 @@ function relaySasl(consumer: Socket, provider: Socket, rewrite: (line: string) =
         // The NUL byte that opens the stream arrives glued to the first line.
         const nul = raw.startsWith("\0") ? "\0" : "";
         const line = raw.slice(nul.length);
-        provider.write(`${nul}${rewrite(line)}\r\n`, "latin1");
-        if (last(line)) return finish(true);
+        provider.write(`${nul}${/^AUTH EXTERNAL [0-9A-Fa-f]+$/.test(line) ? `AUTH EXTERNAL ${id}` : line}\r\n`, "latin1");
+        if (line.startsWith("AUTH")) return finish(true);
       }
       if (pending.length > MAX_SASL_LINE) finish(false);
     };
@@ -131,18 +136,6 @@ function relaySasl(consumer: Socket, provider: Socket, rewrite: (line: string) =
     consumer.resume();
     provider.resume();
   });
-}
-
-const AUTH_EXTERNAL = /^AUTH EXTERNAL [0-9A-Fa-f]+$/;
-
-/** documented: every claim, in AUTH or in a later DATA line, becomes the role's uid, until BEGIN. */
-function documentedRewrite(id: string): (line: string) => string {
-  return (line) => (AUTH_EXTERNAL.test(line) ? `AUTH EXTERNAL ${id}` : /^DATA [0-9A-Fa-f]+$/.test(line) ? `DATA ${id}` : line);
-}
-
-/** master: the first AUTH line is the only one looked at; `AUTH EXTERNAL <hex>` gets the role's uid. */
-function masterRewrite(id: string): (line: string) => string {
-  return (line) => (AUTH_EXTERNAL.test(line) ? `AUTH EXTERNAL ${id}` : line);
 }
 
 async function mediate(consumer: Socket, link: Link, identity: RoleIdentity, options: MeshOptions): Promise<void> {
@@ -161,20 +154,33 @@ async function mediate(consumer: Socket, link: Link, identity: RoleIdentity, opt
     return;
   }
   provider.on("error", () => provider.destroy());
-  const ok =
-    options.profile === "documented"
-      ? await relaySasl(consumer, provider, documentedRewrite(id), (line) => line === "BEGIN")
-      : await relaySasl(consumer, provider, masterRewrite(id), (line) => line.startsWith("AUTH"));
-  if (!ok) {
+  const closeBoth = (why: string | null): void => {
+    if (why !== null) options.log(`${what}: connection closed: ${why}`);
     consumer.destroy();
     provider.destroy();
+  };
+
+  if (options.profile === "master") {
+    if (await relayFirstAuth(consumer, provider, id)) splice(consumer, provider, options);
+    else closeBoth(null);
     return;
   }
-  splice(consumer, provider, options);
+  const handshake = await authenticate(consumer, provider, id);
+  if (!handshake.ok) return closeBoth(handshake.why);
+  relayFiltered(consumer, provider, new ConsumerPolicy(allowedName(link)), handshake.rest, closeBoth);
+}
+
+/** The bus name a requirement's `interface` declares, or null when it is not one (the default is the type, "dbus"). */
+function allowedName(link: Link): string | null {
+  return isBusName(link.interface) && link.interface !== BUS_DRIVER ? link.interface : null;
 }
 
 export const injectDbus: Injector = async (link, options) => {
   const identity = roleIdentity(link.role, link.providerRoot);
   options.log(`${link.consumer}: dbus role ${link.role} -> uid ${identity.uid} (${identity.from}), profile ${options.profile}`);
+  if (options.profile === "documented") {
+    const allowed = allowedName(link);
+    options.log(`${link.consumer}: dbus filter: ${allowed === null ? `interface "${link.interface}" is not a bus name: the bus driver only` : `${allowed} and the bus driver only`}`);
+  }
   return listenAt(link.targetPath, (consumer) => void mediate(consumer, link, identity, options));
 };
