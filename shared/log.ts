@@ -1,6 +1,11 @@
 // Timestamped log lines: what every example prints goes through here, so the console log of a
 // container on a device (and the demo's interleaved output) reads as one timeline.
 
+// Whoever reads our output may go away first (a killed parent, a closed pipe): writing then fails
+// with EPIPE, which would otherwise end the program before its teardown (a dbus-daemon or Weston
+// left running). The lines are lost; the program goes on and releases what it holds.
+for (const stream of [process.stdout, process.stderr]) stream.on("error", () => undefined);
+
 function stamp(): string {
   return new Date().toISOString();
 }
