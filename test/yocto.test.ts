@@ -78,8 +78,8 @@ function filesUnder(dir: string): string[] {
 
 /** The native/<lib> folders a program's built bundle pulls in, read from its source map. */
 function nativeLibsOf(program: string): string[] {
-  const map = join(ROOT, "dist", program, "main.js.map");
-  if (!existsSync(map)) throw new Error(`dist/${program}/main.js.map missing: run node scripts/build.mjs ${program}`);
+  const map = join(ROOT, "dist", program, "app.js.map");
+  if (!existsSync(map)) throw new Error(`dist/${program}/app.js.map missing: run node scripts/build.mjs ${program}`);
   const sources = (JSON.parse(readFileSync(map, "utf8")) as { sources: string[] }).sources;
   const libs = sources.map((source) => /(?:^|\/)native\/([^/]+)\//.exec(source)?.[1]).filter((lib): lib is string => lib !== undefined);
   return [...new Set(libs)].sort();
