@@ -35,6 +35,8 @@ export interface SoakResult {
   samples: number;
   target: string;
   programs: SoakProgram[];
+  /** Every sample: seconds since the start, and each program's RSS (MB) then. */
+  series: { seconds: number[]; rssMb: Record<string, number[]> };
 }
 
 interface Sample {
@@ -102,7 +104,8 @@ export async function runSoak(context: Context, minutes: number): Promise<SoakRe
         met: growthMb < GROWTH_TARGET_MB,
       };
     });
-    return { minutes, warmupMinutes: warmupSeconds / 60, sampleSeconds, samples: samples.length, target: `growth after the warm-up < ${GROWTH_TARGET_MB} MB`, programs };
+    const series = { seconds: samples.map((s) => Math.round(s.seconds)), rssMb: Object.fromEntries(names.map((name) => [name, samples.map((s) => s.rssMb.get(name)!)])) };
+    return { minutes, warmupMinutes: warmupSeconds / 60, sampleSeconds, samples: samples.length, target: `growth after the warm-up < ${GROWTH_TARGET_MB} MB`, programs, series };
   } finally {
     await mesh.close();
   }
