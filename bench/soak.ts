@@ -70,7 +70,7 @@ export async function runSoak(context: Context, minutes: number): Promise<SoakRe
       await sleep(Math.max(0, start + due * 1000 - performance.now()));
       const elapsed = (performance.now() - start) / 1000;
       const gone = mesh.exited();
-      if (gone.length > 0) throw new Error(`exited after ${elapsed.toFixed(0)} s of the soak: ${gone.join(", ")}`);
+      if (gone.length > 0) throw new Error(`exited after ${elapsed.toFixed(0)} s of the soak: ${gone.map((name) => `${name}${mesh.lastLines(name)}`).join("; ")}`);
       const memory = mesh.memory();
       samples.push({
         seconds: elapsed,

@@ -5,7 +5,7 @@
 import { onPath } from "../../mesh/process";
 import { drmUnavailable, hostDrmNodes } from "../../mesh/types/drm";
 import { startMesh, type ContainerSpec, type Mesh } from "../../mesh/xconnect";
-import { cleanupOnSignal, launch, rssMb } from "./processes";
+import { cleanupOnSignal, launch, rssMb, tail } from "./processes";
 
 /** Seconds between two exchanges of a periodic client (the demo's are 2 s, a container's 5 s). */
 export const FAST_INTERVAL = ["--interval", "0.05"];
@@ -121,6 +121,8 @@ export interface DemoMesh {
   memory(): Map<string, Memory>;
   /** The programs that are no longer running. */
   exited(): string[];
+  /** The last lines a program printed, for an error message. */
+  lastLines(container: string): string;
   close(): Promise<void>;
 }
 
@@ -193,6 +195,7 @@ export async function startDemoMesh(): Promise<DemoMesh> {
       return memory;
     },
     exited: () => programs.filter((program) => started.pid(program.container) <= 0).map((program) => program.container),
+    lastLines: (container) => tail(started.output(container)),
     async close() {
       unregister();
       await started.close();

@@ -25,7 +25,7 @@ export const memoryRow: Row = {
       try {
         await mesh.warmedUp(warmup, WARMUP_TIMEOUT_MS);
         const gone = mesh.exited();
-        if (gone.length > 0) throw new Error(`exited during the warm-up: ${gone.join(", ")}`);
+        if (gone.length > 0) throw new Error(`exited during the warm-up: ${gone.map((name) => `${name}${mesh.lastLines(name)}`).join("; ")}`);
         const memory = mesh.memory();
         for (const [name, sample] of memory) samples.get(name)!.push(sample);
         context.log(`memory: round ${round + 1}: ${[...memory].map(([name, m]) => `${name} ${m.rssMb.toFixed(1)}`).join(", ")} MB`);
