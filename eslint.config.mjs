@@ -17,6 +17,12 @@ export default tseslint.config(
     },
   },
   {
+    // The program loader and its code-cache maker: CommonJS files that run as they are (scripts/build.mjs).
+    files: ["scripts/*.cjs"],
+    languageOptions: { sourceType: "commonjs", globals: { __filename: "readonly" } },
+    rules: { "@typescript-eslint/no-require-imports": "off" },
+  },
+  {
     // Native addons are loaded with require() from the one place beside the bundle.
     files: ["native/*/index.ts"],
     rules: { "@typescript-eslint/no-require-imports": "off" },

@@ -66,7 +66,7 @@ async function drive(options: LoadOptions, operation: () => Promise<string>): Pr
 }
 
 /**
- * `GET /info` over HTTP/1.1 with undici (the client rest-client uses), `concurrency` connections,
+ * `GET /info` over HTTP/1.1 with undici, `concurrency` connections,
  * kept alive when the server allows it. Upstream's http.server answers HTTP/1.0 and closes every
  * connection; undici then reconnects for the next request, as any client would have to.
  */

@@ -8,16 +8,17 @@
 // copy). What each row measures: bench/README.md.
 //
 // Run:  npm run bench [-- --quick] [-- --only ROW ...]   (set-up + build + this bundle)
-//       node dist/bench/main.js [--quick] [--only ROW] [--out DIR]
-//       --quick: one short round per figure (a few seconds in all): CI runs it so the bench never
-//                rots; its numbers are a smoke test, not a measurement.
+//       npm run bench -- --soak MINUTES                    (the demo's mesh for that long: bench/soak.ts)
+//       node dist/bench/main.js [--quick] [--only ROW] [--soak MINUTES] [--out DIR]
+//       --quick: one short round per figure: CI runs it so the bench never rots; its numbers are a
+//                smoke test, not a measurement. CI also runs `--soak 1 --quick`.
 // Exit: 0 when every row produced its figures (targets missed are reported, not failures);
 //       1 when a row failed.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { findRepoRoot } from "../mesh/xconnect";
-import { parseCommandLine, UsageError } from "../shared/cli";
+import { parseCommandLine, positiveNumber, UsageError } from "../shared/cli";
 import { FatalError, runMain } from "../shared/run";
 import { LOADS, type LoadOptions } from "./load";
 import { FULL, QUICK, type Context, type Row } from "./lib/context";
@@ -27,13 +28,15 @@ import { machine, markdownTable, textTable, type Report } from "./lib/report";
 import { dbusRow } from "./rows/dbus";
 import { dbusMeshRow } from "./rows/dbus-mesh";
 import { echoRow } from "./rows/echo";
+import { memoryRow } from "./rows/memory";
 import { meshRow } from "./rows/mesh";
 import { restRow } from "./rows/rest";
 import { sizeRow } from "./rows/size";
 import { spawnRow } from "./rows/spawn";
 import { waylandRow } from "./rows/wayland";
+import { runSoak } from "./soak";
 
-const ROWS: Row[] = [restRow, echoRow, dbusRow, dbusMeshRow, spawnRow, meshRow, waylandRow, sizeRow];
+const ROWS: Row[] = [restRow, echoRow, dbusRow, dbusMeshRow, spawnRow, memoryRow, meshRow, waylandRow, sizeRow];
 const RESULTS_DIR = "results/bench";
 
 /** --worker KIND --options JSON: be a load generator and print one JSON line (see load.ts). */
@@ -53,16 +56,19 @@ async function main(): Promise<number> {
     options: {
       quick: { type: "boolean", help: "one short round per figure: a smoke test that the bench still runs, not a measurement" },
       only: { type: "string", value: "ROW", multiple: true, help: `run only this row (${names.join(", ")})` },
+      soak: { type: "string", value: "MINUTES", help: "instead of the rows: run the demo's mesh for this long and report each program's memory over time" },
       out: { type: "string", value: "DIR", default: RESULTS_DIR, help: "where latest.md / latest.json and dated copies go" },
       worker: { type: "string", value: "KIND", help: "internal: be a load generator (the bench starts these itself)" },
       options: { type: "string", value: "JSON", help: "internal: the load generator's options" },
     },
-    examples: ["npm run bench -- --quick", "npm run bench -- --only rest --only echo"],
+    examples: ["npm run bench -- --quick", "npm run bench -- --only rest --only echo", "npm run bench -- --soak 60"],
   });
   if (values.worker !== undefined) return worker(values.worker, values.options);
 
   const unknown = (values.only ?? []).filter((name) => !names.includes(name));
   if (unknown.length > 0) throw new UsageError(`unknown row ${unknown.join(", ")} (rows: ${names.join(", ")})`);
+  if (values.soak !== undefined && values.only !== undefined) throw new UsageError("--soak runs instead of the rows: leave out --only");
+  const soakMinutes = values.soak === undefined ? null : positiveNumber("soak", values.soak);
   const rows = values.only ? ROWS.filter((row) => values.only!.includes(row.name)) : ROWS;
   const repo = findRepoRoot();
   const outDir = values.out === RESULTS_DIR ? join(repo, RESULTS_DIR) : values.out;
@@ -70,13 +76,21 @@ async function main(): Promise<number> {
   stopOnSignal();
   const scratch = mkdtempSync(join(tmpdir(), "pv-bench-"));
   const context: Context = { repo, settings, scratch, log: (line) => process.stderr.write(`  ${line}\n`) };
-  console.log(`bench: ${rows.map((row) => row.name).join(", ")}${settings.quick ? " (quick)" : ""}; results in ${outDir}`);
-
   const started = new Date();
   const figures: Figure[] = [];
+  let soak: Report["soak"];
   let failures = 0;
   try {
-    for (const row of rows) {
+    if (soakMinutes !== null) {
+      console.log(`bench: soak of ${soakMinutes} min${settings.quick ? " (quick)" : ""}; results in ${outDir}`);
+      // A program that exits, or never warms up, is what a soak is there to find: one line, exit 1.
+      soak = await runSoak(context, soakMinutes).catch((error: unknown) => {
+        throw new FatalError(`soak: ${error instanceof Error ? error.message : String(error)}`);
+      });
+    } else {
+      console.log(`bench: ${rows.map((row) => row.name).join(", ")}${settings.quick ? " (quick)" : ""}; results in ${outDir}`);
+    }
+    for (const row of soakMinutes === null ? rows : []) {
       console.log(`bench: ${row.name}...`);
       try {
         figures.push(...(await row.run(context)));
@@ -98,15 +112,18 @@ async function main(): Promise<number> {
     machine: machine(),
     settings,
     figures: figures.map(resolve),
+    ...(soak ? { soak } : {}),
   };
   mkdirSync(outDir, { recursive: true });
   const stamp = report.startedAt.replace(/[:.]/g, "-");
-  for (const name of ["latest", `bench-${stamp}`]) {
+  // A soak has results of its own: it leaves the latest full table alone.
+  const [latest, dated] = soak ? ["soak-latest", `soak-${stamp}`] : ["latest", `bench-${stamp}`];
+  for (const name of [latest, dated]) {
     writeFileSync(join(outDir, `${name}.json`), `${JSON.stringify(report, null, 2)}\n`);
     writeFileSync(join(outDir, `${name}.md`), `${markdownTable(report)}\n`);
   }
   console.log(`\n${textTable(report)}\n`);
-  console.log(`bench: wrote ${join(outDir, "latest.md")} and ${join(outDir, "latest.json")}`);
+  console.log(`bench: wrote ${join(outDir, `${latest}.md`)} and ${join(outDir, `${latest}.json`)}`);
   return failures === 0 ? 0 : 1;
 }
 

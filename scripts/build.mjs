@@ -1,17 +1,25 @@
 #!/usr/bin/env node
-// Builds what ships: one esbuild bundle per program (dist/<program>/main.js, CommonJS, Node 20,
-// with a `#!/usr/bin/env node` banner so the bundle itself is the container's entrypoint) and the
-// mesh demo (dist/mesh/demo.js). Native addons under native/<lib>/ are compiled by node-gyp when
-// their sources changed, and each .node is copied beside every bundle that imports that addon:
-// the loaders look for it next to the bundle (`__dirname`), on the host and in the image alike.
+// Builds what ships, for each program (containers/<program>/main.ts), in dist/<program>/:
+//   main.js    the entrypoint (`#!/usr/bin/env node`): scripts/loader.cjs, a few lines that start
+//              app.js from app.cache;
+//   app.js     the program: one esbuild bundle (CommonJS, Node 20) wrapped as one function, with
+//              app.js.map;
+//   app.cache  V8's code for app.js (scripts/code-cache.cjs), so that a start does not compile the
+//              bundle again; made by this node, and refused (then app.js is compiled) by another;
+//   *.node     the native addons it imports: native/<lib>/ is compiled by node-gyp when its sources
+//              changed, and the .node is copied beside every program that imports it (the addons'
+//              loaders look next to the bundle, `__dirname`, on the host and in the image alike).
+// The image needs the whole folder. The mesh demo, the benchmark runner and the tools are plain
+// bundles (dist/mesh/demo.js, dist/bench/main.js, dist/<tool>/main.js).
 //
 // Usage: node scripts/build.mjs [--keep-going] [program ...]   (default: everything)
 //   --keep-going: a program that fails to build loses its old bundle (so nothing tests a stale one)
 //   and the others are still built; the exit status is 1 if any failed.
 import { build } from "esbuild";
-import { execFileSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { execFile, execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
+import { promisify } from "node:util";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const DIST = join(ROOT, "dist");
@@ -54,7 +62,17 @@ function buildNative(lib) {
   return readdirSync(release).filter((f) => f.endsWith(".node")).map((f) => join(release, f));
 }
 
-async function bundle(entry, outfile) {
+/** Writes `path` beside itself and renames it over the old one. */
+function writeAtomically(path, contents, mode) {
+  const temporary = `${path}.${process.pid}.tmp`;
+  writeFileSync(temporary, contents, { mode });
+  renameSync(temporary, path);
+}
+
+// A program's bundle is one function taking what Node passes a CommonJS module (see loader.cjs).
+const AS_FUNCTION = { banner: "(function (exports, require, module, __filename, __dirname) {", footer: "})" };
+
+async function bundle(entry, outfile, wrap = null) {
   const result = await build({
     entryPoints: [entry],
     outfile,
@@ -65,7 +83,8 @@ async function bundle(entry, outfile) {
     sourcemap: true,
     metafile: true,
     legalComments: "none",
-    banner: { js: "#!/usr/bin/env node" },
+    banner: { js: wrap?.banner ?? "#!/usr/bin/env node" },
+    footer: { js: wrap?.footer ?? "" },
     // What `--version` prints (shared/cli.ts).
     define: { PV_EXAMPLES_VERSION: JSON.stringify(VERSION) },
     // dbus-next's optional helpers: abstract sockets (a native module) and X11 session-bus
@@ -75,14 +94,17 @@ async function bundle(entry, outfile) {
     write: false,
   });
   // Each file is written beside its final name and renamed over it: a program starting from dist/
-  // while a build runs (a test, a README snippet's `npm run build`) reads the old bundle or the
-  // new one, never half of one.
-  for (const file of result.outputFiles) {
-    const temporary = `${file.path}.${process.pid}.tmp`;
-    writeFileSync(temporary, file.contents, { mode: file.path === outfile ? 0o755 : 0o644 });
-    renameSync(temporary, file.path);
-  }
+  // while a build runs (a test, a README snippet's `npm run build`) reads the old file or the new
+  // one, never half of one.
+  for (const file of result.outputFiles) writeAtomically(file.path, file.contents, file.path === outfile && wrap === null ? 0o755 : 0o644);
   return Object.keys(result.metafile.inputs);
+}
+
+/** Writes dist/<program>/app.cache: run by a node of its own, without the V8 flags this one may have. */
+async function makeCodeCache(outDir) {
+  const env = { ...process.env };
+  delete env.NODE_OPTIONS;
+  await promisify(execFile)(process.execPath, [join(ROOT, "scripts", "code-cache.cjs"), join(outDir, "app.js"), join(outDir, "app.cache")], { env });
 }
 
 const keepGoing = process.argv.includes("--keep-going");
@@ -99,31 +121,37 @@ async function buildProgram(program) {
   if (!existsSync(entry)) throw new Error(`no program ${program}: ${relative(ROOT, entry)} does not exist`);
   const outDir = join(DIST, program);
   mkdirSync(outDir, { recursive: true });
-  const inputs = await bundle(entry, join(outDir, "main.js"));
+  const inputs = await bundle(entry, join(outDir, "app.js"), AS_FUNCTION);
+  writeAtomically(join(outDir, "main.js"), `#!/usr/bin/env node\n${readFileSync(join(ROOT, "scripts", "loader.cjs"), "utf8")}`, 0o755);
+  // Left by builds from before the loader: main.js was the bundle.
+  rmSync(join(outDir, "main.js.map"), { force: true });
   for (const lib of nativeLibs) {
     if (!inputs.some((input) => input.startsWith(`native/${lib}/`))) continue;
     if (!nativeBuilt.has(lib)) nativeBuilt.set(lib, buildNative(lib));
     // Copy, then rename over the old file: a program still running from dist/ keeps its mapping
     // of the old .node instead of crashing on a file rewritten under it.
-    for (const file of nativeBuilt.get(lib)) {
-      const dest = join(outDir, file.split("/").pop());
-      copyFileSync(file, `${dest}.${process.pid}.tmp`);
-      renameSync(`${dest}.${process.pid}.tmp`, dest);
-    }
+    for (const file of nativeBuilt.get(lib)) writeAtomically(join(outDir, file.split("/").pop()), readFileSync(file), 0o755);
   }
-  console.log(`built dist/${program}/main.js`);
+  await makeCodeCache(outDir);
+  console.log(`built dist/${program}/main.js (app.js, app.cache)`);
 }
 
-for (const program of selected) {
-  try {
-    await buildProgram(program);
-  } catch (error) {
-    if (!keepGoing) throw error;
-    rmSync(join(DIST, program), { recursive: true, force: true });
-    console.error(`FAILED to build ${program}: ${error.message}`);
-    failed.push(program);
-  }
-}
+// Two at a time: each code cache is made by a node process of its own.
+const queue = [...selected];
+await Promise.all(
+  [0, 1].map(async () => {
+    for (let program = queue.shift(); program !== undefined; program = queue.shift()) {
+      try {
+        await buildProgram(program);
+      } catch (error) {
+        if (!keepGoing) throw error;
+        rmSync(join(DIST, program), { recursive: true, force: true });
+        console.error(`FAILED to build ${program}: ${error.message}`);
+        failed.push(program);
+      }
+    }
+  }),
+);
 
 // Programs that are not containers: the demo, the benchmark runner, the tools.
 const EXTRA_ENTRIES = [

@@ -82,8 +82,8 @@ function filesUnder(dir: string): string[] {
 
 /** The native/<lib> folders a program's built bundle pulls in, read from its source map. */
 function nativeLibsOf(program: string): string[] {
-  const map = join(ROOT, "dist", program, "main.js.map");
-  if (!existsSync(map)) throw new Error(`dist/${program}/main.js.map missing: run node scripts/build.mjs ${program}`);
+  const map = join(ROOT, "dist", program, "app.js.map");
+  if (!existsSync(map)) throw new Error(`dist/${program}/app.js.map missing: run node scripts/build.mjs ${program}`);
   const sources = (JSON.parse(readFileSync(map, "utf8")) as { sources: string[] }).sources;
   const libs = sources.map((source) => /(?:^|\/)native\/([^/]+)\//.exec(source)?.[1]).filter((lib): lib is string => lib !== undefined);
   return [...new Set(libs)].sort();
@@ -164,7 +164,8 @@ describe("container recipes", () => {
       const installed = got.IMAGE_INSTALL.split(" ").filter(Boolean);
       for (const pkg of [...facts.packages.map((p) => p.yocto), ...facts.addons.map((lib) => `pv-example-addon-${lib}`), "busybox", "nodejs"]) expect(installed, name).toContain(pkg);
       const fetched = got.SRC_URI.split(" ").filter(Boolean);
-      expect(fetched, name).toEqual([`file://dist/${facts.program}/main.js`, ...facts.files.map((f) => `file://containers/${name}/${f}`)]);
+      const program = ["main.js", "app.js", "app.cache"].map((f) => `file://dist/${facts.program}/${f}`);
+      expect(fetched, name).toEqual([...program, ...facts.files.map((f) => `file://containers/${name}/${f}`)]);
     }
   });
 

@@ -21,7 +21,7 @@ export interface Settings {
   frames: number;
 }
 
-export const FULL: Settings = { quick: false, rounds: 5, warmupSeconds: 0.3, loadSeconds: 1.5, coldStarts: 10, idleMs: 300, frames: 300 };
+export const FULL: Settings = { quick: false, rounds: 7, warmupSeconds: 0.3, loadSeconds: 1.5, coldStarts: 10, idleMs: 300, frames: 300 };
 export const QUICK: Settings = { quick: true, rounds: 1, warmupSeconds: 0.1, loadSeconds: 0.25, coldStarts: 1, idleMs: 100, frames: 20 };
 
 export interface Context {

@@ -36,8 +36,13 @@ export interface FigureResult {
   baselineName: string;
   ours: number | null;
   baseline: number | null;
+  /** The lowest and highest value over the rounds. */
+  oursRange: [number, number] | null;
+  baselineRange: [number, number] | null;
   /** ours / baseline (both medians), when both exist. */
   ratio: number | null;
+  /** The lowest and highest ours / baseline of one round, when both sides ran the same rounds. */
+  ratioRange: [number, number] | null;
   higherIsBetter: boolean;
   target: string | null;
   met: boolean | null;
@@ -51,6 +56,16 @@ export function oursMedian(figure: Figure): number | null {
 
 export function baselineMedian(figure: Figure): number | null {
   return figure.baseline.length > 0 ? median(figure.baseline) : null;
+}
+
+function range(values: number[]): [number, number] | null {
+  return values.length > 0 ? [Math.min(...values), Math.max(...values)] : null;
+}
+
+/** Each round's ours / baseline: the two sides of a round ran back to back, so the pair compares. */
+function roundRatios(figure: Figure): number[] {
+  if (figure.ours.length !== figure.baseline.length) return [];
+  return figure.ours.map((ours, i) => ours / figure.baseline[i]!).filter(Number.isFinite);
 }
 
 export function ratio(figure: Figure): number | null {
@@ -68,7 +83,10 @@ export function resolve(figure: Figure): FigureResult {
     baselineName: figure.baselineName,
     ours,
     baseline: baselineMedian(figure),
+    oursRange: range(figure.ours),
+    baselineRange: range(figure.baseline),
     ratio: ratio(figure),
+    ratioRange: range(roundRatios(figure)),
     higherIsBetter: figure.higherIsBetter,
     target: figure.target?.text ?? null,
     met: figure.target && ours !== null ? figure.target.met(figure) : null,
@@ -97,4 +115,13 @@ export const atMostTimesBaseline = (factor: number): Target => ({
 export const atMost = (limit: number, unit: string): Target => ({
   text: `<= ${limit} ${unit}`,
   met: (f) => (oursMedian(f) ?? Infinity) <= limit,
+});
+
+/** Ours at most `margin` above the baseline (medians): memory beside a bare runtime. */
+export const withinOfBaseline = (margin: number, unit: string): Target => ({
+  text: `<= baseline + ${margin} ${unit}`,
+  met: (f) => {
+    const [ours, baseline] = [oursMedian(f), baselineMedian(f)];
+    return ours !== null && baseline !== null && ours - baseline <= margin;
+  },
 });

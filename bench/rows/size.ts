@@ -1,5 +1,6 @@
-// Bundle size on disk, per container: what the image installs for it, i.e. the esbuild bundle
-// (dist/<program>/main.js, without its source map) plus the native addons copied beside it.
+// Bundle size on disk, per container: what the image installs for it, i.e. dist/<program>/ without
+// the source map: the loader (main.js), the esbuild bundle (app.js), its code cache (app.cache) and
+// the native addons copied beside it.
 // Containers without a main.ts reuse another program's bundle (container.json) and show its size.
 // Node itself is not counted (one runtime per image, shared), nor upstream's Python.
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
@@ -31,7 +32,7 @@ export const sizeRow: Row = {
         figures.push(notMeasured(ROW, `${name}: size on disk`, `dist/${program}/main.js missing (npm run build)`, names));
         continue;
       }
-      const files = readdirSync(out).filter((file) => file === "main.js" || file.endsWith(".node"));
+      const files = readdirSync(out).filter((file) => !file.endsWith(".map"));
       const kb = files.reduce((sum, file) => sum + statSync(join(out, file)).size, 0) / 1024;
       const addons = files.filter((file) => file.endsWith(".node"));
       figures.push({
@@ -43,7 +44,7 @@ export const sizeRow: Row = {
         ours: [kb],
         baseline: [],
         higherIsBetter: false,
-        ...(addons.length > 0 ? { note: `main.js + ${addons.join(", ")}` } : {}),
+        ...(addons.length > 0 ? { note: `main.js, app.js, app.cache + ${addons.join(", ")}` } : {}),
       });
     }
     return figures;

@@ -1,16 +1,17 @@
-// Spawn to ready, and memory once idle, for every provider bundle against the baseline of its row.
-// "Ready" is what a consumer needs: the socket accepts a connection (unix, REST, Wayland), or the
-// bus name is owned (D-Bus), or, for drm-provider (nothing to serve), its "serving" line. Every
-// start is a new process (the page cache stays warm: "cold" means a fresh process, not a fresh
-// machine). RSS is VmRSS of the program's own process, read after it has been idle a moment; the
-// note adds what its helpers cost (dbus-daemon, Weston) when it has any. Most of a Node program's
-// VmRSS is the node executable's own pages (file-backed); RssAnon shows its private memory apart.
+// Spawn to ready, and memory once idle, for every provider bundle against the baseline of its row,
+// and against Node's own floor (`node -e 0`, started in the same rounds). "Ready" is what a consumer
+// needs: the socket accepts a connection (unix, REST, Wayland), or the bus name is owned (D-Bus),
+// or, for drm-provider (nothing to serve), its "serving" line. Every start is a new process (the
+// page cache stays warm: "cold" means a fresh process, not a fresh machine). RSS is VmRSS of the
+// program's own process, read after it has been idle a moment; the note adds what its helpers cost
+// (dbus-daemon, Weston) when it has any. Most of a Node program's VmRSS is the node executable's
+// own pages (file-backed); RssAnon shows its private memory apart.
 import { mkdirSync, mkdtempSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { bundleOf, inRounds, type Context, type Row } from "../lib/context";
 import { waitNameOwned } from "../lib/dbus";
-import { atMost, notMeasured, type Figure } from "../lib/figures";
+import { atMost, atMostTimesBaseline, notMeasured, type Figure, type Target } from "../lib/figures";
 import { launch, rssMb, sleep, tail, treeRssMb, waitConnectable, type Proc } from "../lib/processes";
 import { baseline, missing, PYTHON } from "../lib/tools";
 import { launchBusServer, missingForDbus } from "./dbus";
@@ -23,6 +24,8 @@ type Side = "ours" | "baseline";
 interface Provider {
   program: string;
   baselineName: string | null;
+  /** The spawn-to-ready target: against the baseline's median, or against `node -e 0`'s, or in ms. */
+  target: { vs: "baseline" | "floor"; target: Target } | null;
   /** Why this provider cannot be measured here, or null. */
   missing(context: Context): string | null;
   launch(context: Context, side: Side, dir: string): Proc;
@@ -39,6 +42,7 @@ const PROVIDERS: Provider[] = [
   {
     program: "unix-server",
     baselineName: "socat fork + cat",
+    target: { vs: "baseline", target: atMost(150, "ms") },
     missing: () => missing("socat", "socat"),
     launch: (context, side, dir) =>
       side === "ours" ? node(context, "unix-server", ["--socket", join(dir, "raw.sock")]) : launch("socat", "sh", [baseline(context.repo, "unix-server.sh"), join(dir, "raw.sock")]),
@@ -47,6 +51,7 @@ const PROVIDERS: Provider[] = [
   {
     program: "rest-server",
     baselineName: "python3 http.server",
+    target: { vs: "floor", target: atMostTimesBaseline(1.5) },
     missing: () => missing(PYTHON, "python3"),
     launch: (context, side, dir) =>
       side === "ours" ? node(context, "rest-server", ["--socket", join(dir, "api.sock")]) : launch("http.server", PYTHON, [baseline(context.repo, "rest-server.py"), join(dir, "api.sock")]),
@@ -55,6 +60,7 @@ const PROVIDERS: Provider[] = [
   {
     program: "dbus-server",
     baselineName: "python3-dbus + GLib",
+    target: { vs: "baseline", target: atMostTimesBaseline(1.05) },
     missing: (context) => missingForDbus(context),
     launch: (context, side, dir) => launchBusServer(context, side, join(dir, "bus"), dir),
     ready: (_side, dir, proc) => waitNameOwned(join(dir, "bus"), proc, READY_TIMEOUT_MS),
@@ -62,6 +68,7 @@ const PROVIDERS: Provider[] = [
   {
     program: "wayland-server",
     baselineName: "weston (headless), run directly",
+    target: { vs: "baseline", target: atMost(150, "ms") },
     missing: () => missing("weston", "weston"),
     launch(context, side, dir) {
       if (side === "ours") return node(context, "wayland-server", ["--socket", join(dir, "wayland-0"), "--backend", "headless"]);
@@ -72,23 +79,36 @@ const PROVIDERS: Provider[] = [
   {
     program: "drm-provider",
     baselineName: null,
+    target: { vs: "baseline", target: atMost(150, "ms") },
     missing: () => null,
     launch: (context, _side, dir) => node(context, "drm-provider", ["--master", join(dir, "card0"), "--render", join(dir, "renderD128")]),
     ready: (_side, _dir, proc) => proc.waitForLine(/serving until SIGTERM/, READY_TIMEOUT_MS),
   },
 ];
 
+/** Spawn to exit of `node -e 0`, in ms. */
+async function nodeFloorMs(): Promise<number> {
+  const proc = launch("node", process.execPath, ["-e", "0"]);
+  const exit = await proc.exited;
+  if (exit.code !== 0) throw new Error(`node -e 0 exited with ${exit.signal ?? exit.code}${tail(proc.output())}`);
+  return performance.now() - proc.spawnedAt;
+}
+
 async function measureProvider(context: Context, provider: Provider): Promise<Figure[]> {
   const names = { ours: provider.program, baseline: provider.baselineName ?? "-" };
+  const { coldStarts } = context.settings;
+  const metrics = [`spawn to ready (median of ${coldStarts})`, "spawn to ready against node -e 0", "RSS once idle", "private memory (RssAnon) once idle"];
   const why = bundleOf(context, provider.program) === null ? `dist/${provider.program}/main.js missing (npm run build)` : provider.missing(context);
-  if (why !== null) return ["spawn to ready", "RSS once idle", "private memory (RssAnon) once idle"].map((metric) => notMeasured(ROW, `${provider.program}: ${metric}`, why, names));
+  if (why !== null) return metrics.map((metric) => notMeasured(ROW, `${provider.program}: ${metric}`, why, names));
 
   const readyMs: Record<Side, number[]> = { ours: [], baseline: [] };
+  const floorMs: number[] = [];
   const rss: Record<Side, number[]> = { ours: [], baseline: [] };
   const anon: Record<Side, number[]> = { ours: [], baseline: [] };
   const helpers: Record<Side, number[]> = { ours: [], baseline: [] };
-  const sides: Side[] = provider.baselineName === null ? ["ours"] : ["ours", "baseline"];
-  await inRounds(context.settings.coldStarts, sides, async (side) => {
+  const sides: (Side | "floor")[] = provider.baselineName === null ? ["ours", "floor"] : ["ours", "baseline", "floor"];
+  await inRounds(coldStarts, sides, async (side) => {
+    if (side === "floor") return void floorMs.push(await nodeFloorMs());
     const dir = mkdtempSync(join(context.scratch, `${provider.program}-${side}-`));
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const proc = provider.launch(context, side, dir);
@@ -113,10 +133,12 @@ async function measureProvider(context: Context, provider: Provider): Promise<Fi
     .filter((side) => helpers[side].some((mb) => mb > 1))
     .map((side) => `${names[side]}'s helper processes add ${Math.max(...helpers[side]).toFixed(1)} MB`)
     .join("; ");
+  const target = (vs: "baseline" | "floor"): { target?: Target } => (provider.target?.vs === vs ? { target: provider.target.target } : {});
   return [
-    { ...base, metric: `${provider.program}: spawn to ready (median of ${context.settings.coldStarts})`, unit: "ms", ours: readyMs.ours, baseline: readyMs.baseline, target: atMost(150, "ms") },
-    { ...base, metric: `${provider.program}: RSS once idle`, unit: "MB", ours: rss.ours, baseline: rss.baseline, target: atMost(45, "MB"), ...(helperNote ? { note: helperNote } : {}) },
-    { ...base, metric: `${provider.program}: private memory (RssAnon) once idle`, unit: "MB", ours: anon.ours, baseline: anon.baseline },
+    { ...base, metric: `${provider.program}: ${metrics[0]}`, unit: "ms", ours: readyMs.ours, baseline: readyMs.baseline, ...target("baseline") },
+    { ...base, metric: `${provider.program}: ${metrics[1]}`, unit: "ms", baselineName: "node -e 0", ours: readyMs.ours, baseline: floorMs, ...target("floor") },
+    { ...base, metric: `${provider.program}: ${metrics[2]}`, unit: "MB", ours: rss.ours, baseline: rss.baseline, target: atMost(45, "MB"), ...(helperNote ? { note: helperNote } : {}) },
+    { ...base, metric: `${provider.program}: ${metrics[3]}`, unit: "MB", ours: anon.ours, baseline: anon.baseline },
   ];
 }
 
@@ -124,10 +146,11 @@ async function measureProvider(context: Context, provider: Provider): Promise<Fi
 async function runtimeFloor(context: Context): Promise<Figure> {
   const ms: Record<Side, number[]> = { ours: [], baseline: [] };
   await inRounds(context.settings.coldStarts, ["ours", "baseline"] as const, async (side) => {
-    const proc = side === "ours" ? launch("node", process.execPath, ["-e", "0"]) : launch("python3", PYTHON, ["-c", "pass"]);
+    if (side === "ours") return void ms.ours.push(await nodeFloorMs());
+    const proc = launch("python3", PYTHON, ["-c", "pass"]);
     const exit = await proc.exited;
     if (exit.code !== 0) throw new Error(`${proc.name} exited with ${exit.signal ?? exit.code}${tail(proc.output())}`);
-    ms[side].push(performance.now() - proc.spawnedAt);
+    ms.baseline.push(performance.now() - proc.spawnedAt);
   });
   return { row: ROW, metric: "runtime floor: empty program, spawn to exit", unit: "ms", oursName: "node -e 0", baselineName: "python3 -c pass", ...ms, higherIsBetter: false };
 }
@@ -139,7 +162,7 @@ export const spawnRow: Row = {
     const figures: Figure[] = [await runtimeFloor(context)];
     for (const provider of PROVIDERS) {
       figures.push(...(await measureProvider(context, provider)));
-      const [ready] = figures.slice(-3);
+      const [ready] = figures.slice(-4);
       context.log(`spawn: ${provider.program}: ${ready!.ours.map((ms) => ms.toFixed(0)).join(" ")} ms; baseline ${ready!.baseline.map((ms) => ms.toFixed(0)).join(" ")} ms`);
     }
     return figures;

@@ -4,9 +4,10 @@
 # The recipe pv-example-<name> packages the repository's containers/<name>/. What goes into it is
 # read at parse time from containers/<name>/container.json, the file `npm run pack` reads too, so
 # a recipe-built export and a packed one are made from the same facts:
-#   "program"   the bundle, built on the host (`npm ci && npm run build`): dist/<program>/main.js.
-#               It is installed as /usr/lib/pv-examples/<program>/main.js and /usr/bin/<PN> links
-#               to it: the bundle starts with `#!/usr/bin/env node`, so that one word is the
+#   "program"   the program, built on the host (`npm ci && npm run build`): dist/<program>/ (main.js,
+#               the entrypoint, with app.js and app.cache beside it). It is installed in
+#               /usr/lib/pv-examples/<program>/ and /usr/bin/<PN> links
+#               to its main.js: that starts with `#!/usr/bin/env node`, so that one word is the
 #               container's entrypoint. (A variant such as dbus-client-nobody reuses a program.)
 #   "files"     paths relative to containers/<name>/. Manifests (args.json, services.json,
 #               config.json, mdev.json, network.json) are staged as ${WORKDIR}/${PN}.<file>, where
@@ -97,7 +98,10 @@ python __anonymous() {
     facts = pv_example_facts(d)
     missing = [facts["problem"]] if facts["problem"] else []
 
-    wanted = ["dist/%s/main.js" % facts["program"]]
+    # The program is its folder: main.js (the entrypoint, a loader), app.js (the bundle) and
+    # app.cache (V8's code for it, made by the host's node; a target node of another version refuses
+    # it and compiles app.js instead).
+    wanted = ["dist/%s/%s" % (facts["program"], f) for f in ("main.js", "app.js", "app.cache")]
     wanted += ["containers/%s/%s" % (name, f) for f in facts["files"]]
     for path in wanted:
         bb.parse.mark_dependency(d, os.path.join(root, path))
@@ -133,6 +137,7 @@ pv_example_install() {
     program_dir=${IMAGE_ROOTFS}${PV_EXAMPLE_LIBDIR}/${PV_EXAMPLE_PROGRAM}
     install -d $program_dir ${IMAGE_ROOTFS}${bindir}
     install -m 0755 ${WORKDIR}/dist/${PV_EXAMPLE_PROGRAM}/main.js $program_dir/main.js
+    install -m 0644 ${WORKDIR}/dist/${PV_EXAMPLE_PROGRAM}/app.js ${WORKDIR}/dist/${PV_EXAMPLE_PROGRAM}/app.cache $program_dir/
     ln -sf ${PV_EXAMPLE_LIBDIR}/${PV_EXAMPLE_PROGRAM}/main.js ${IMAGE_ROOTFS}${bindir}/${PN}
     for addon in ${IMAGE_ROOTFS}${PV_EXAMPLE_LIBDIR}/addons/*.node; do
         [ -e "$addon" ] || continue

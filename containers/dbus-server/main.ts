@@ -18,6 +18,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import type { Socket } from "node:net";
 import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
 import { dirname } from "node:path";
@@ -69,6 +70,57 @@ function rejectWrongSignature(bus: MessageBus, call: Message): boolean {
   const text = `${call.member} takes signature "${expected}", got "${call.signature || ""}"`;
   bus.send(newError(call, "org.freedesktop.DBus.Error.InvalidArgs", text));
   return true;
+}
+
+/**
+ * GetInfo, answered from a method handler, which dbus-next runs before its generic dispatch. The
+ * answer never changes, so its reply is written on the wire by getInfoReply() rather than built
+ * as a Message for dbus-next to marshal: that marshalling was most of the server's CPU per call
+ * (bench/README.md). ExampleInterface still declares GetInfo, for introspection.
+ */
+function answerGetInfo(bus: MessageBus, call: Message): boolean {
+  if (call.member !== "GetInfo" || call.path !== OBJECT_PATH || call.interface !== INTERFACE_NAME || call.signature || !call.sender) return false;
+  if (call.flags & NO_REPLY_EXPECTED) return true;
+  // Several replies written in one tick leave in one writev: net.Socket queues what arrives while a write is in progress.
+  busSocket(bus).write(getInfoReply(bus.newSerial(), call.serial!, call.sender));
+  return true;
+}
+
+const NO_REPLY_EXPECTED = 0x1;
+// GetInfo's reply body, marshalled once: signature "s" is a u32 byte length, the UTF-8 bytes, a NUL.
+const INFO_BODY = Buffer.concat([Buffer.alloc(4), Buffer.from(`${INFO}\0`)]);
+INFO_BODY.writeUInt32LE(INFO_BODY.length - 5, 0);
+
+/**
+ * The bytes of a METHOD_RETURN carrying INFO_BODY, as the D-Bus specification's "Message Format"
+ * lays them out (little-endian): a 16-byte header, then the header fields, each a (code, variant)
+ * struct aligned to 8 bytes, then the body, aligned to 8. dbus-daemon adds the SENDER field.
+ */
+export function getInfoReply(serial: number, replySerial: number, destination: string): Buffer {
+  const name = Buffer.from(destination);
+  const signatureAt = align8(32 + name.length + 1);
+  const fieldsEnd = signatureAt + 7;
+  const bodyAt = align8(fieldsEnd);
+  const reply = Buffer.alloc(bodyAt + INFO_BODY.length);
+  reply.write("l\x02\x00\x01", 0, "latin1"); // little-endian, METHOD_RETURN, no flags, protocol 1
+  reply.writeUInt32LE(INFO_BODY.length, 4);
+  reply.writeUInt32LE(serial, 8);
+  reply.writeUInt32LE(fieldsEnd - 16, 12); // byte length of the header fields
+  reply.write("\x05\x01u\x00", 16, "latin1"); // field REPLY_SERIAL, a "u": the call's serial
+  reply.writeUInt32LE(replySerial, 20);
+  reply.write("\x06\x01s\x00", 24, "latin1"); // field DESTINATION, an "s": the caller's unique name
+  reply.writeUInt32LE(name.length, 28);
+  name.copy(reply, 32);
+  reply.write("\x08\x01g\x00\x01s\x00", signatureAt, "latin1"); // field SIGNATURE, a "g": "s"
+  INFO_BODY.copy(reply, bodyAt);
+  return reply;
+}
+
+const align8 = (offset: number): number => (offset + 7) & ~7;
+
+/** The bus connection's socket (not part of dbus-next's typed API); dbus-next writes its own messages to it too. */
+function busSocket(bus: MessageBus): Socket {
+  return (bus as unknown as { _connection: { stream: Socket } })._connection.stream;
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -156,7 +208,7 @@ export async function start(socketPath: string, configPath: string, signal: Abor
     // The private service first: a client that finds org.pantavisor.Example finds both.
     privateBus = await ownPrivateService(socketPath, reportFailure);
     bus.export(OBJECT_PATH, new ExampleInterface(INTERFACE_NAME));
-    bus.addMethodHandler((call: Message) => rejectWrongSignature(bus!, call));
+    bus.addMethodHandler((call: Message) => answerGetInfo(bus!, call) || rejectWrongSignature(bus!, call));
     const reply = await withTimeout(bus.requestName(BUS_NAME, NameFlag.DO_NOT_QUEUE), STEP_TIMEOUT_MS, `RequestName ${BUS_NAME}`);
     if (reply !== RequestNameReply.PRIMARY_OWNER) throw new FatalError(`${BUS_NAME} is already owned on this bus (reply ${reply})`);
     return handle;

@@ -8,7 +8,12 @@
 // Stop: SIGTERM or Ctrl-C: stops accepting, closes clients, removes the socket, exits 0.
 //
 // Simplified: no framing or protocol, just bytes; that is the point of the `unix` service type.
-import { createServer, type Server, type Socket } from "node:net";
+//
+// Speed: each connection reads into one buffer of its own, 256 KiB at a time (net.Socket's `onread`),
+// and writes straight back from it; the usual `client.pipe(client)` gets a new 64 KiB chunk per read.
+// That makes the stream about 4x faster (bench/README.md). The buffer is reused only once its echo
+// is written, which is also the backpressure: a client that does not read is not read either.
+import { createServer, Socket, type Server } from "node:net";
 import { parseCommandLine } from "../../shared/cli";
 import { log, logError } from "../../shared/log";
 import { devicePath, ROOT_ENV } from "../../shared/paths";
@@ -17,6 +22,7 @@ import { stopSignal, untilAborted } from "../../shared/shutdown";
 import { listenError, prepareSocketPath, removeSocket } from "../../shared/socket";
 
 const SOCKET_PATH = "/run/example/raw.sock";
+const READ_SIZE = 256 * 1024;
 
 export interface EchoServer {
   path: string;
@@ -27,11 +33,10 @@ export interface EchoServer {
 export async function start(path: string): Promise<EchoServer> {
   prepareSocketPath(path);
   const clients = new Set<Socket>();
-  const server: Server = createServer((client) => {
+  // pauseOnConnect: a connection reads nothing until echo() has taken it over.
+  const server: Server = createServer({ pauseOnConnect: true }, (accepted) => {
+    const client = echo(accepted);
     clients.add(client);
-    // pipe() is the backpressure: it stops reading from a client while the echo it owes that
-    // client is still queued, so a client that never reads cannot grow our memory.
-    client.pipe(client);
     client.on("error", (error) => log(`client error: ${error.message}`));
     client.on("close", () => clients.delete(client));
   });
@@ -53,6 +58,38 @@ export async function start(path: string): Promise<EchoServer> {
       removeSocket(path);
     },
   };
+}
+
+/**
+ * Echoes everything a connection sends. net.Socket takes `onread` only in its constructor, and the
+ * server builds the sockets it accepts itself, so the accepted connection's handle moves to a new
+ * Socket that reads into `buffer` (the accepted one keeps the server's count and goes with it).
+ */
+function echo(accepted: Socket): Socket {
+  // Reason for the cast: the handle is not part of net.Socket's typed API.
+  const internals = accepted as unknown as { _handle: unknown };
+  const handle = internals._handle;
+  internals._handle = null;
+  const buffer = Buffer.allocUnsafe(READ_SIZE);
+  // Reading resumes once nothing queued still points into `buffer`.
+  const onEchoWritten = (): void => {
+    if (client.writableLength === 0) client.resume();
+  };
+  // Reason for the cast: `handle` is not among net.Socket's typed constructor options.
+  const client: Socket = new Socket({
+    handle,
+    onread: {
+      buffer,
+      // Returning false pauses reading: the echo is queued (the client reads slower than it sends).
+      callback: (bytes: number) => {
+        client.write(buffer.subarray(0, bytes), onEchoWritten);
+        return client.writableLength === 0;
+      },
+    },
+  } as ConstructorParameters<typeof Socket>[0]);
+  client.once("close", () => accepted.destroy());
+  client.resume();
+  return client;
 }
 
 async function main(): Promise<number> {

@@ -1,7 +1,7 @@
 // The container image (root.squashfs) made from this host's own files instead of a Yocto build:
 //   - Debian's busybox-static as /bin/busybox, with a link for every applet it lists (sh, env, ...);
 //   - the node binary (--node, default this host's) as /usr/bin/node;
-//   - the bundle as /usr/lib/pv-examples/<program>/main.js, /usr/bin/pv-example-<name> linking to it
+//   - the program as /usr/lib/pv-examples/<program>/ (main.js, app.js, app.cache), /usr/bin/pv-example-<name> linking to main.js
 //     (its `#!/usr/bin/env node` banner makes that link the entrypoint), the native addons under
 //     /usr/lib/pv-examples/addons/ linked beside the bundle: the recipe's layout;
 //   - the files of the Debian packages container.json names (dbus-daemon, weston, libdrm2);
@@ -291,9 +291,13 @@ export function stageImage(tree: ImageTree, { repo, facts, node, busybox }: Imag
     }
   }
 
-  const bundle = join(repo, "dist", facts.program, "main.js");
-  if (!existsSync(bundle)) throw new ImageError(`dist/${facts.program}/main.js is missing: run \`npm run build\` first`);
-  tree.placeFile(bundle, `${LIBDIR}/${facts.program}/main.js`, 0o755);
+  // The program is its folder: main.js (the entrypoint, a loader), app.js (the bundle), app.cache
+  // (V8's code for it, made by this machine's node: the image's node, unless --node, accepts it).
+  for (const [file, mode] of [["main.js", 0o755], ["app.js", 0o644], ["app.cache", 0o644]] as const) {
+    const built = join(repo, "dist", facts.program, file);
+    if (!existsSync(built)) throw new ImageError(`dist/${facts.program}/${file} is missing: run \`npm run build\` first`);
+    tree.placeFile(built, `${LIBDIR}/${facts.program}/${file}`, mode);
+  }
   tree.link(`usr/bin/pv-example-${facts.name}`, `/${LIBDIR}/${facts.program}/main.js`);
   for (const lib of facts.addons) {
     const target = `${addonTarget(repo, lib)}.node`;
