@@ -175,8 +175,8 @@ describe("container recipes", () => {
       mkdirSync(join(root, "containers", "unix-server"), { recursive: true });
       writeFileSync(join(root, "containers", "unix-server", "container.json"), '{"program": "unix-server", "files": ');
       const [broken, absent] = bitbakeVars(root, [recipes.get("unix-server")!, recipes.get("unix-client")!]);
-      expect(broken.PV_EXAMPLE_MISSING).toMatch(/^containers\/unix-server\/container\.json: .*; dist\/unix-server\/main\.js is missing$/);
-      expect(absent.PV_EXAMPLE_MISSING).toMatch(/^containers\/unix-client\/container\.json: \[Errno 2\] No such file or directory: .*; dist\/unix-client\/main\.js is missing$/);
+      expect(broken.PV_EXAMPLE_MISSING).toMatch(/^containers\/unix-server\/container\.json: .*; dist\/unix-server\/main\.js is missing; dist\/unix-server\/app\.js is missing; dist\/unix-server\/app\.cache is missing$/);
+      expect(absent.PV_EXAMPLE_MISSING).toMatch(/^containers\/unix-client\/container\.json: \[Errno 2\] No such file or directory: .*; dist\/unix-client\/main\.js is missing; dist\/unix-client\/app\.js is missing; dist\/unix-client\/app\.cache is missing$/);
       expect(broken.SRC_URI.trim()).toBe("");
     } finally {
       rmSync(root, { recursive: true, force: true });

@@ -23,6 +23,7 @@ export function busConfig(repo: string): string {
 
 export function missingForDbus(context: Context): string | null {
   if (bundleOf(context, "dbus-server") === null) return "dist/dbus-server/main.js missing (npm run build)";
+  if (process.getuid?.() !== 0) return "needs root (the seed's policy lets only root own org.pantavisor.Example)";
   return missing("dbus-daemon", "dbus") ?? missingPythonModule("dbus", "python3-dbus") ?? missingPythonModule("gi", "python3-gi");
 }
 

@@ -137,7 +137,8 @@ export async function buildInitramfs(options: GuestImage): Promise<string> {
     const dir = join(repo, "dist", program);
     if (!existsSync(join(dir, "main.js"))) throw new Error(`${dir}/main.js is missing: run node scripts/build.mjs ${programs.join(" ")}`);
     // The bundle and the native addon beside it (drm.node, wayland.node), with the addon's libraries.
-    for (const file of readdirSync(dir).filter((name) => name === "main.js" || name.endsWith(".node"))) {
+    // The program's folder as it ships: the loader, the bundle, V8's code for it, the addons.
+    for (const file of readdirSync(dir).filter((name) => ["main.js", "app.js", "app.cache"].includes(name) || name.endsWith(".node"))) {
       add({ path: `/repo/dist/${program}/${file}`, type: "file", from: join(dir, file) });
       if (file.endsWith(".node")) sharedLibraries(join(dir, file)).forEach((lib) => libraries.add(lib));
     }
