@@ -83,19 +83,32 @@ function keepYoungGenerationSmall(): void {
 
 const STOPPED: unique symbol = Symbol("stopped");
 
+/**
+ * `exchange()`, or STOPPED as soon as `signal` is aborted: a stop signal does not wait for an
+ * exchange in flight (up to its reply timeout); the process ends, and its connection with it.
+ * The abort listener is removed after each exchange. (Racing every exchange against one promise
+ * that stays pending until the end would add a reaction to it per exchange, for ever: a leak.)
+ */
+function untilStopped(exchange: () => Promise<string | null>, signal: AbortSignal): Promise<string | null | typeof STOPPED> {
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => resolve(STOPPED);
+    signal.addEventListener("abort", onAbort, { once: true });
+    exchange()
+      .then(resolve, reject)
+      .finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
 /** Runs `loop.exchange()` every tick until `count` good ones, SIGTERM, or --wait without one. */
 export async function everyTick(options: TickOptions, signal: AbortSignal, loop: TickLoop): Promise<void> {
   keepYoungGenerationSmall();
   const { intervalSeconds, count, waitSeconds } = options;
   let good = 0;
   let lastGood = Date.now();
-  const stopped = new Promise<typeof STOPPED>((resolve) => signal.addEventListener("abort", () => resolve(STOPPED), { once: true }));
   while (!signal.aborted && good < count) {
     let problem: string | null;
     try {
-      // A stop signal does not wait for an exchange in flight (up to its reply timeout): the
-      // process ends, and its connection with it.
-      const outcome = await Promise.race([loop.exchange(), stopped]);
+      const outcome = await untilStopped(() => loop.exchange(), signal);
       if (outcome === STOPPED) break;
       problem = outcome;
     } catch (error) {
