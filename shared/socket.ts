@@ -1,7 +1,7 @@
 // Socket-file hygiene for servers: a server killed with SIGKILL leaves its socket file behind, and
 // binding over it fails with EADDRINUSE. Only a *socket* is removed: a regular file or directory at
 // that path is somebody's data and stops the program instead.
-import { lstatSync, mkdirSync, rmSync, type Stats } from "node:fs";
+import { accessSync, constants, lstatSync, mkdirSync, rmSync, type Stats } from "node:fs";
 import { dirname } from "node:path";
 import { systemErrorLine } from "./errors";
 import { FatalError } from "./run";
@@ -10,6 +10,10 @@ import { FatalError } from "./run";
 export function prepareSocketPath(path: string): void {
   try {
     mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+    // mkdir succeeds on a directory that exists but that we may not enter: ask now, so the line names
+    // the directory rather than the socket file we could not look at inside it. (One we may enter but
+    // not write is reported by listen(), naming the socket.)
+    accessSync(dirname(path), constants.X_OK);
   } catch (error) {
     throw new FatalError(systemErrorLine(error, `cannot create or enter ${dirname(path)}`) ?? `cannot create or enter ${dirname(path)}: ${String(error)}`);
   }
