@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { COLOUR_BARS } from "../containers/drm-master/main";
-import { fetchKernel } from "./kms/kernel";
+import { fetchKernelOrSkipReason } from "./kms/kernel";
 import { buildInitramfs } from "./kms/initramfs";
 import { readPpm } from "./kms/ppm";
 import { Qemu } from "./kms/qemu";
@@ -47,11 +47,9 @@ describe("DRM programs on a real kernel's KMS (qemu)", () => {
     if (skip !== null) return;
     workDir = mkdtempSync(join(tmpdir(), "pv-kms-"));
     mkdirSync(CACHE, { recursive: true });
-    let kernel;
-    try {
-      kernel = fetchKernel(CACHE);
-    } catch (error) {
-      skip = `cannot fetch a kernel with apt-get download (${error instanceof Error ? error.message.split("\n")[0] : String(error)})`;
+    const kernel = fetchKernelOrSkipReason(CACHE);
+    if (typeof kernel === "string") {
+      skip = kernel;
       return;
     }
     const initramfs = await buildInitramfs({ kernel, repo: REPO, workDir });

@@ -12,7 +12,7 @@ import { COLOUR_BARS } from "../containers/drm-master/main";
 import { QUADRANTS } from "../containers/wayland-client/pattern";
 import { onPath } from "../mesh/process";
 import { buildInitramfs, westonMissing } from "./kms/initramfs";
-import { fetchKernel } from "./kms/kernel";
+import { fetchKernelOrSkipReason } from "./kms/kernel";
 import { barPosition, findWindow, readPpm, type Image } from "./kms/ppm";
 import { Qemu } from "./kms/qemu";
 import { skipUnless } from "./support/skips";
@@ -76,11 +76,9 @@ describe(GROUP, () => {
     if (skip !== null) return;
     workDir = mkdtempSync(join(tmpdir(), "pv-wayland-kms-"));
     mkdirSync(CACHE, { recursive: true });
-    let kernel;
-    try {
-      kernel = fetchKernel(CACHE);
-    } catch (error) {
-      skip = `cannot fetch a kernel with apt-get download (${error instanceof Error ? error.message.split("\n")[0] : String(error)})`;
+    const kernel = fetchKernelOrSkipReason(CACHE);
+    if (typeof kernel === "string") {
+      skip = kernel;
       return;
     }
     const initramfs = await buildInitramfs({ kernel, repo: REPO, workDir, runner: "guest-wayland.ts", weston: true });

@@ -40,6 +40,15 @@ export function fetchKernel(cacheDir: string): Kernel {
   return { package: pkg, vmlinuz: join(root, "boot", `vmlinuz-${version}`), modulesDir: join(root, "lib", "modules", version) };
 }
 
+/** fetchKernel(), or why a test that boots it has to be skipped (the reason's first line). */
+export function fetchKernelOrSkipReason(cacheDir: string): Kernel | string {
+  try {
+    return fetchKernel(cacheDir);
+  } catch (error) {
+    return `cannot fetch a kernel with apt-get download (${error instanceof Error ? error.message.split("\n")[0] : String(error)})`;
+  }
+}
+
 /** Module folders the guest can need (DRM, virtio and their helpers); the rest is ~350 MB of cache. */
 const KEPT_MODULE_DIRS = ["drivers/gpu", "drivers/virtio", "drivers/dma-buf", "drivers/i2c", "drivers/video", "lib"];
 
