@@ -1,17 +1,8 @@
 // The loop every periodic client runs (shared/client.ts everyTick), in process: it keeps nothing
 // per exchange (a client runs for months), and a stop signal does not wait for an exchange in flight.
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 import { describe, expect, it } from "vitest";
 import { everyTick, type TickOptions } from "../shared/client";
-
-setFlagsFromString("--expose_gc");
-const gc = runInNewContext("gc") as () => void;
-
-function liveHeapBytes(): number {
-  gc();
-  return process.memoryUsage().heapUsed;
-}
+import { liveHeapBytes } from "./support/heap";
 
 const FAST: TickOptions = { intervalSeconds: 0.000001, count: Infinity, waitSeconds: 30 };
 

@@ -5,19 +5,10 @@
 import { once } from "node:events";
 import { createServer, type Socket } from "node:net";
 import { join } from "node:path";
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 import { afterEach, describe, expect, it } from "vitest";
 import { getInfo } from "../containers/rest-client/main";
 import { cleanUp, run, scratchDir } from "./support/bundles";
-
-setFlagsFromString("--expose_gc");
-const gc = runInNewContext("gc") as () => void;
-
-function liveHeapBytes(): number {
-  gc();
-  return process.memoryUsage().heapUsed;
-}
+import { liveHeapBytes } from "./support/heap";
 
 describe("rest-client's request", () => {
   afterEach(cleanUp);
